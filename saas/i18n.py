@@ -1,0 +1,25 @@
+"""Simplified Chinese first, English second (flask-babel). Source strings are Chinese; the
+English catalogue lives in saas/translations/en."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, request, session
+from flask_babel import Babel
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+DISPLAY_TIMEZONE = "Asia/Shanghai"
+
+
+def select_locale() -> str:
+    chosen = request.args.get("lang") or session.get("lang")
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def init_app(app: Flask) -> None:
+    app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT_LANGUAGE
+    app.config["BABEL_DEFAULT_TIMEZONE"] = DISPLAY_TIMEZONE
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+    Babel(app, locale_selector=select_locale, timezone_selector=lambda: DISPLAY_TIMEZONE)

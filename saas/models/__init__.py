@@ -1,0 +1,16 @@
+"""All mapped models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
+
+from saas.models.identity import ApiToken, AuditEvent, LoginSession, Role, SupportGrant, User
+from saas.models.tenancy import Site, Tenant, TenantStatus
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "LoginSession",
+    "Role",
+    "Site",
+    "SupportGrant",
+    "Tenant",
+    "TenantStatus",
+    "User",
+]
