@@ -14,3 +14,6 @@ main = FlaskGroup(
     set_debug_flag=False,
     help="CleanGate 环保门禁云 cloud platform.",
 )
+
+if __name__ == "__main__":
+    main()

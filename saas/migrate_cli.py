@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from saas import migrate
 
@@ -15,7 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
 
 
-@click.group("db", help="Database schema.")
+@click.group("db", help="Database schema.", cls=AppGroup)
 def db_group() -> None:
     pass
 

@@ -141,9 +141,7 @@ def _tenant_table_names() -> frozenset[str]:
         stack.extend(cls.__subclasses__())
     if _TENANT_TABLES[0] != len(classes):
         names = frozenset(
-            table.name
-            for cls in classes
-            if (table := getattr(cls, "__table__", None)) is not None
+            table.name for cls in classes if (table := getattr(cls, "__table__", None)) is not None
         )
         _TENANT_TABLES = (len(classes), names)
     return _TENANT_TABLES[1]
@@ -153,8 +151,13 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     if any(issubclass(m.class_, TenantOwned) for m in state.all_mappers):
         return True
     names = _tenant_table_names()
-    tables = find_tables(state.statement, include_aliases=True, include_joins=True,
-                         include_selects=True, check_columns=True)
+    tables = find_tables(
+        state.statement,
+        include_aliases=True,
+        include_joins=True,
+        include_selects=True,
+        check_columns=True,
+    )
     return any(getattr(t, "name", None) in names for t in tables)
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from flask.cli import AppGroup
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from saas.tenancy import system_context
 from tenants.provisioning import DuplicateSlug, DuplicateUsername, TenantCreate, create_tenant
 
 
-@click.group("tenant", help="Tenant lifecycle.")
+@click.group("tenant", help="Tenant lifecycle.", cls=AppGroup)
 def tenant_group() -> None:
     pass
 

@@ -20,8 +20,8 @@ from saas.db import get_database
 from saas.models.identity import Role, User
 from saas.settings import Settings
 from saas.tenancy import system_context
-from tests import services
 from tenants.provisioning import TenantCreate, create_tenant
+from tests import services
 
 VALID_USCC = "91350100M000100Y43"
 SHARED_SITE_NAME = "一号焦化厂"  # the same natural key in both tenants
@@ -35,13 +35,18 @@ class Backend:
     pg: services.PgDatabase | None = None
 
 
-def _settings(tmp: Path, database_url: str, migration_url: str | None = None,
-              **overrides: object) -> Settings:
+def _settings(
+    tmp: Path, database_url: str, migration_url: str | None = None, **overrides: object
+) -> Settings:
     return Settings.from_env(
-        {"CLEANGATE_VAR_DIR": str(tmp), "DATABASE_URL": database_url,
-         "MIGRATION_DATABASE_URL": migration_url or database_url,
-         "LOGIN_IP_LIMIT_PER_MINUTE": "100000"},
-        testing=True, **overrides,
+        {
+            "CLEANGATE_VAR_DIR": str(tmp),
+            "DATABASE_URL": database_url,
+            "MIGRATION_DATABASE_URL": migration_url or database_url,
+            "LOGIN_IP_LIMIT_PER_MINUTE": "100000",
+        },
+        testing=True,
+        **overrides,
     )
 
 
@@ -62,8 +67,9 @@ def pg_database() -> Iterator[services.PgDatabase]:
 
 
 @pytest.fixture(scope="session")
-def pg_backend(pg_database: services.PgDatabase,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def pg_backend(
+    pg_database: services.PgDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp("pg")
     app = create_app(_settings(tmp, pg_database.app_url, pg_database.owner_url))
     yield Backend("postgresql", app, pg_database)
@@ -98,26 +104,43 @@ class TenantFixture:
 def make_tenant(app: Flask, label: str = "t") -> TenantFixture:
     slug = f"{label}-{uuid.uuid4().hex[:8]}"
     with get_database(app).sessionmaker() as session:
-        result = create_tenant(session, TenantCreate(
-            name=f"{label} 集团", slug=slug,
-            site={"name": SHARED_SITE_NAME, "uscc": VALID_USCC, "region_code": "130200",
-                  "industry": "coking", "rating": "B"}))
+        result = create_tenant(
+            session,
+            TenantCreate(
+                name=f"{label} 集团",
+                slug=slug,
+                site={
+                    "name": SHARED_SITE_NAME,
+                    "uscc": VALID_USCC,
+                    "region_code": "130200",
+                    "industry": "coking",
+                    "rating": "B",
+                },
+            ),
+        )
         with system_context("test: fixed password"):
             admin = session.get(User, result.admin_user_id)
             assert admin is not None
             admin.password_hash = hash_password(PASSWORD)
             admin.must_change_password = False
             session.commit()
-    return TenantFixture(result.tenant_id, result.site_id, result.admin_user_id,
-                         result.admin_username, slug)
+    return TenantFixture(
+        result.tenant_id, result.site_id, result.admin_user_id, result.admin_username, slug
+    )
 
 
-def make_user(app: Flask, role: Role, tenant_id: uuid.UUID | None, *,
-              email: str | None = None) -> User:
+def make_user(
+    app: Flask, role: Role, tenant_id: uuid.UUID | None, *, email: str | None = None
+) -> User:
     with get_database(app).sessionmaker() as session, system_context("test: user"):
-        user = User(tenant_id=tenant_id, username=f"{role.value}-{uuid.uuid4().hex[:8]}@x",
-                    display_name=f"{role.value} user", role=role, email=email,
-                    password_hash=hash_password(PASSWORD))
+        user = User(
+            tenant_id=tenant_id,
+            username=f"{role.value}-{uuid.uuid4().hex[:8]}@x",
+            display_name=f"{role.value} user",
+            role=role,
+            email=email,
+            password_hash=hash_password(PASSWORD),
+        )
         session.add(user)
         session.commit()
         return user
@@ -143,11 +166,13 @@ def csrf_from(client: FlaskClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def login(client: FlaskClient, username: str, password: str = PASSWORD,
-          **environ: str) -> int:
+def login(client: FlaskClient, username: str, password: str = PASSWORD, **environ: str) -> int:
     token = csrf_from(client)
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token}, environ_base=environ or None)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_base=environ,
+    )
     return response.status_code
 
 

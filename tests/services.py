@@ -46,19 +46,26 @@ class PgDatabase:
 def create_pg_database() -> PgDatabase:
     """A scratch database owned by a non-superuser owner role, plus a separate app role that is
     neither owner, superuser nor BYPASSRLS — the production arrangement."""
-    admin = create_engine(ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 3})
+    admin = create_engine(
+        ADMIN_URL,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 3},
+    )
     try:
         with admin.connect() as conn:
             for role in (OWNER_ROLE, APP_ROLE):
                 exists = conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
                 if not exists:
-                    conn.execute(text(
-                        f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-                    ))
+                    conn.execute(
+                        text(
+                            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS"
+                            " NOCREATEDB NOCREATEROLE"
+                        )
+                    )
             name = f"cleangate_test_{uuid.uuid4().hex[:12]}"
             conn.execute(text(f"CREATE DATABASE {name} OWNER {OWNER_ROLE}"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable PostgreSQL"
+    except Exception as exc:
         admin.dispose()
         unavailable("PostgreSQL", exc)
         raise
@@ -75,9 +82,10 @@ def create_pg_database() -> PgDatabase:
 def drop_pg_database(db: PgDatabase) -> None:
     admin = create_engine(ADMIN_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"
-        ), {"d": db.name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+            {"d": db.name},
+        )
         conn.execute(text(f"DROP DATABASE IF EXISTS {db.name}"))
     admin.dispose()
 
@@ -88,6 +96,6 @@ def real_redis():  # type: ignore[no-untyped-def]
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         unavailable("Redis", exc)
     return client

@@ -32,6 +32,7 @@ QUERY_PARAMETERS = [
     {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
 ]
 
+
 def _encode(created_at: datetime, row_id: uuid.UUID) -> str:
     raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

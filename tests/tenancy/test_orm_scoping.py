@@ -33,8 +33,9 @@ def test_query_without_context_raises(app: Flask, tenant_a: TenantFixture) -> No
             session.scalars(select(Tenant)).all()
 
 
-def test_context_sees_only_own_rows(app: Flask, tenant_a: TenantFixture,
-                                    tenant_b: TenantFixture) -> None:
+def test_context_sees_only_own_rows(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     with tenant_context(tenant_a.tenant_id):
         ids = _site_ids(app)
         assert tenant_a.site_id in ids
@@ -54,8 +55,9 @@ def test_context_sees_only_own_rows(app: Flask, tenant_a: TenantFixture,
         assert tenant_a.site_id not in _site_ids(app)
 
 
-def test_switching_context_in_one_session(app: Flask, tenant_a: TenantFixture,
-                                          tenant_b: TenantFixture) -> None:
+def test_switching_context_in_one_session(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     with get_database(app).sessionmaker() as session:
         with tenant_context(tenant_a.tenant_id):
             assert session.scalars(select(Site.id)).all() == [tenant_a.site_id]
@@ -68,19 +70,36 @@ def test_insert_is_stamped_and_cross_tenant_insert_refused(
 ) -> None:
     database = get_database(app)
     with tenant_context(tenant_a.tenant_id), database.sessionmaker() as session:
-        site = Site(name="二号厂", uscc=VALID_USCC, region_code="130200", industry="coking",
-                    rating="B")
+        site = Site(
+            name="二号厂", uscc=VALID_USCC, region_code="130200", industry="coking", rating="B"
+        )
         session.add(site)
         session.commit()
         assert site.tenant_id == tenant_a.tenant_id
     with tenant_context(tenant_a.tenant_id), database.sessionmaker() as session:
-        session.add(Site(tenant_id=tenant_b.tenant_id, name="入侵", uscc=VALID_USCC,
-                         region_code="130200", industry="coking", rating="B"))
+        session.add(
+            Site(
+                tenant_id=tenant_b.tenant_id,
+                name="入侵",
+                uscc=VALID_USCC,
+                region_code="130200",
+                industry="coking",
+                rating="B",
+            )
+        )
         with pytest.raises(CrossTenantWrite):
             session.commit()
     with database.sessionmaker() as session:
-        session.add(Site(tenant_id=tenant_b.tenant_id, name="无上下文", uscc=VALID_USCC,
-                         region_code="130200", industry="coking", rating="B"))
+        session.add(
+            Site(
+                tenant_id=tenant_b.tenant_id,
+                name="无上下文",
+                uscc=VALID_USCC,
+                region_code="130200",
+                industry="coking",
+                rating="B",
+            )
+        )
         with pytest.raises(NoTenantContext):
             session.commit()
     with tenant_context(tenant_b.tenant_id), database.sessionmaker() as session:
@@ -89,8 +108,9 @@ def test_insert_is_stamped_and_cross_tenant_insert_refused(
         assert "无上下文" not in names
 
 
-def test_tenant_id_cannot_move(app: Flask, tenant_a: TenantFixture,
-                               tenant_b: TenantFixture) -> None:
+def test_tenant_id_cannot_move(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     with tenant_context(tenant_a.tenant_id), get_database(app).sessionmaker() as session:
         site = session.get(Site, tenant_a.site_id)
         assert site is not None
@@ -99,8 +119,9 @@ def test_tenant_id_cannot_move(app: Flask, tenant_a: TenantFixture,
             session.commit()
 
 
-def test_bulk_update_and_delete_are_scoped(app: Flask, tenant_a: TenantFixture,
-                                           tenant_b: TenantFixture) -> None:
+def test_bulk_update_and_delete_are_scoped(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     database = get_database(app)
     with tenant_context(tenant_a.tenant_id), database.sessionmaker() as session:
         session.execute(update(Site).values(address="被A改写"))
@@ -115,8 +136,9 @@ def test_bulk_update_and_delete_are_scoped(app: Flask, tenant_a: TenantFixture,
         assert a_site.address == "被A改写"
 
 
-def test_system_context_sees_everything(app: Flask, tenant_a: TenantFixture,
-                                        tenant_b: TenantFixture) -> None:
+def test_system_context_sees_everything(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     with system_context("test"):
         ids = _site_ids(app)
     assert {tenant_a.site_id, tenant_b.site_id} <= ids
@@ -126,8 +148,7 @@ def test_audit_log_is_append_only(app: Flask, tenant_a: TenantFixture) -> None:
     """Tenant creation wrote audit rows; the database refuses to change them."""
     database = get_database(app)
     with tenant_context(tenant_a.tenant_id), database.sessionmaker() as session:
-        event = session.scalars(select(AuditEvent).where(
-            AuditEvent.event == "tenant.create")).one()
+        event = session.scalars(select(AuditEvent).where(AuditEvent.event == "tenant.create")).one()
         event.event = "forged"
         with pytest.raises(Exception, match=r"(?i)append-only|permission denied"):
             session.commit()

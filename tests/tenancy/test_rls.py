@@ -40,15 +40,24 @@ def test_app_role_is_not_owner_superuser_or_bypassrls(pg: Backend) -> None:
     assert pg.pg is not None
     engine = create_engine(pg.pg.app_url)
     with engine.connect() as conn:
-        role = conn.execute(text(
-            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )).one()
+        role = conn.execute(
+            text(
+                "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            )
+        ).one()
         assert role.rolsuper is False
         assert role.rolbypassrls is False
-        owned = conn.execute(text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = current_user"
-        )).scalars().all()
+        owned = (
+            conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = current_user"
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert owned == []
     engine.dispose()
 
@@ -59,15 +68,23 @@ def test_every_tenant_table_forces_rls(pg: Backend) -> None:
     with engine.connect() as conn:
         flags = {
             row.relname: (row.relrowsecurity, row.relforcerowsecurity)
-            for row in conn.execute(text(
-                "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"))
+            for row in conn.execute(
+                text(
+                    "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+                )
+            )
         }
         # any table in the database with a tenant_id column, partitions included
-        with_tenant_column = set(conn.execute(text(
-            "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND column_name = 'tenant_id'")).scalars())
+        with_tenant_column = set(
+            conn.execute(
+                text(
+                    "SELECT table_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND column_name = 'tenant_id'"
+                )
+            ).scalars()
+        )
     engine.dispose()
     expected = set(_tenant_tables()) | with_tenant_column
     missing = {t for t in expected if flags.get(t) != (True, True)}
@@ -76,14 +93,17 @@ def test_every_tenant_table_forces_rls(pg: Backend) -> None:
 
 def _visible_sites(conn: object, tenant: uuid.UUID | None) -> set[uuid.UUID]:
     if tenant is not None:
-        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"),  # type: ignore[attr-defined]
-                     {"t": str(tenant)})
+        conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"),  # type: ignore[attr-defined]
+            {"t": str(tenant)},
+        )
     rows = conn.execute(text("SELECT id FROM sites")).scalars()  # type: ignore[attr-defined]
     return set(rows)
 
 
-def test_raw_sql_as_app_role_is_isolated(pg: Backend, tenant_a: TenantFixture,
-                                         tenant_b: TenantFixture) -> None:
+def test_raw_sql_as_app_role_is_isolated(
+    pg: Backend, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
     assert pg.pg is not None
     engine = create_engine(pg.pg.app_url)
     with engine.begin() as conn:
@@ -93,24 +113,28 @@ def test_raw_sql_as_app_role_is_isolated(pg: Backend, tenant_a: TenantFixture,
         assert tenant_a.site_id in seen
         assert tenant_b.site_id not in seen
     with engine.begin() as conn:
-        conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"),
-                     {"t": str(tenant_a.tenant_id)})
+        conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_a.tenant_id)}
+        )
         with pytest.raises(Exception, match="row-level security"):
-            conn.execute(text(
-                "INSERT INTO sites (id, tenant_id, name, uscc, region_code, industry, rating,"
-                " created_at) VALUES (:id, :t, 'x', 'x', '130200', 'coking', 'B', now())"
-            ), {"id": uuid.uuid4(), "t": tenant_b.tenant_id})
+            conn.execute(
+                text(
+                    "INSERT INTO sites (id, tenant_id, name, uscc, region_code, industry, rating,"
+                    " created_at) VALUES (:id, :t, 'x', 'x', '130200', 'coking', 'B', now())"
+                ),
+                {"id": uuid.uuid4(), "t": tenant_b.tenant_id},
+            )
     engine.dispose()
 
 
-def test_no_tenant_setting_survives_a_pooled_transaction(pg: Backend, tenant_a: TenantFixture
-                                                         ) -> None:
+def test_no_tenant_setting_survives_a_pooled_transaction(
+    pg: Backend, tenant_a: TenantFixture
+) -> None:
     """One pooled connection: tenant A's transaction, then a transaction with no context."""
     assert pg.pg is not None
     database = Database(pg.pg.app_url)
     database.engine.dispose()
-    database.engine = create_engine(pg.pg.app_url, poolclass=QueuePool, pool_size=1,
-                                    max_overflow=0)
+    database.engine = create_engine(pg.pg.app_url, poolclass=QueuePool, pool_size=1, max_overflow=0)
     database.sessionmaker.configure(bind=database.engine)
     with tenant_context(tenant_a.tenant_id), database.sessionmaker() as session:
         pid_a = session.execute(text("SELECT pg_backend_pid()")).scalar()
@@ -119,13 +143,16 @@ def test_no_tenant_setting_survives_a_pooled_transaction(pg: Backend, tenant_a: 
     with database.sessionmaker() as session:
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
         assert pid == pid_a, "the test must reuse the same pooled connection"
-        assert session.execute(text("SELECT current_setting('app.tenant_id', true)")
-                               ).scalar() in ("", None)
+        assert session.execute(text("SELECT current_setting('app.tenant_id', true)")).scalar() in (
+            "",
+            None,
+        )
         assert session.execute(text("SELECT count(*) FROM sites")).scalar() == 0
     # a session-level SET would leak; make sure that is what the pool would have shown
     with database.engine.connect() as conn:
-        conn.execute(text("SELECT set_config('app.tenant_id', :t, false)"),
-                     {"t": str(tenant_a.tenant_id)})
+        conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, false)"), {"t": str(tenant_a.tenant_id)}
+        )
         conn.commit()
         assert conn.execute(text("SELECT count(*) FROM sites")).scalar() >= 1  # the leak
         conn.execute(text("RESET app.tenant_id"))

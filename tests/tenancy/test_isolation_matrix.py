@@ -1,0 +1,240 @@
+"""Tenant isolation matrix: walks the app's URL map, so new routes are covered automatically.
+
+For every route with a URL parameter naming a tenant-owned object, tenant B calls it with tenant
+A's id by every method: the answer is 404 (or 401/403 when B may not use the route at all), and
+none of A's rows change. Every list route, called by B, contains none of A's identifiers.
+A route whose parameters are not classified below fails the test: classify it when you add it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from saas.auth.principal import Principal
+from saas.db import Base, get_database
+from saas.models.identity import Role, User
+from saas.tenancy import TenantOwned, system_context
+from tests.conftest import TenantFixture, make_tenant, make_user
+
+
+@dataclass
+class World:
+    a: TenantFixture
+    b: TenantFixture
+    a_token_id: uuid.UUID
+    a_grant_id: uuid.UUID
+    b_token: str
+
+    def a_identifiers(self) -> list[str]:
+        return [
+            str(x)
+            for x in (
+                self.a.tenant_id,
+                self.a.site_id,
+                self.a.admin_id,
+                self.a_token_id,
+                self.a_grant_id,
+            )
+        ] + [self.a.slug]
+
+
+# URL parameter → tenant A's object of that kind.
+PARAM_OBJECTS: dict[str, Callable[[World], uuid.UUID]] = {
+    "site_id": lambda w: w.a.site_id,
+    "token_id": lambda w: w.a_token_id,
+    "grant_id": lambda w: w.a_grant_id,
+}
+
+# Endpoints without tenant-owned parameters that need no tenant scoping, and why.
+NOT_TENANT_SCOPED = {
+    "static": "static files",
+    "healthz": "liveness probe",
+    "auth.index": "redirect to home",
+    "auth.login": "login form",
+    "auth.logout": "ends the caller's own session",
+    "auth.set_language": "language preference",
+    "auth.change_password": "the caller's own password",
+    "api.openapi_document": "public API description",
+    "oidc.start": "staff single sign-on",
+    "oidc.callback": "staff single sign-on",
+}
+
+# Request bodies for write routes, when an empty object would not pass validation.
+BODIES: dict[str, dict[str, Any]] = {}
+
+
+def _issue_token(app: Flask, user_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+    from saas.auth import service
+    from saas.auth.permissions import permissions_for
+
+    with get_database(app).sessionmaker() as session, system_context("test: token"):
+        user = session.get(User, user_id)
+        assert user is not None
+        principal = Principal(
+            user.id,
+            user.username,
+            user.display_name,
+            user.role,
+            tenant_id,
+            "session",
+            permissions_for(user.role),
+        )
+        issued = service.create_token(
+            session, principal, name="matrix", scopes=["read", "write"], expires_at=None
+        )
+        session.commit()
+        return issued.token.id, issued.secret
+
+
+def _build_world(app: Flask) -> World:
+    from saas.auth import service
+    from saas.auth.permissions import permissions_for
+
+    a, b = make_tenant(app, "ma"), make_tenant(app, "mb")
+    a_token_id, _ = _issue_token(app, a.admin_id, a.tenant_id)
+    _, b_token = _issue_token(app, b.admin_id, b.tenant_id)
+    staff = make_user(app, Role.PROVIDER_OPS, None)
+    with get_database(app).sessionmaker() as session:
+        grant = service.start_support(
+            session,
+            Principal(
+                staff.id,
+                staff.username,
+                staff.display_name,
+                staff.role,
+                None,
+                "session",
+                permissions_for(staff.role),
+            ),
+            a.tenant_id,
+            "matrix test fixture",
+            30,
+        )
+    return World(a, b, a_token_id, grant.id, b_token)
+
+
+def _snapshot(app: Flask, tenant_id: uuid.UUID) -> dict[str, list[str]]:
+    """Every tenant-owned row of one tenant, serialised, to prove nothing changed."""
+    import saas.models  # noqa: F401
+
+    out: dict[str, list[str]] = {}
+    with get_database(app).sessionmaker() as session, system_context("test: snapshot"):
+        for mapper in Base.registry.mappers:
+            cls = mapper.class_
+            if not issubclass(cls, TenantOwned):
+                continue
+            rows = session.scalars(select(cls).where(cls.tenant_id == tenant_id)).all()
+            out[cls.__name__] = sorted(
+                json.dumps(
+                    {c.key: str(getattr(r, c.key)) for c in mapper.column_attrs}, sort_keys=True
+                )
+                for r in rows
+            )
+    return out
+
+
+def _call(client: FlaskClient, method: str, url: str, token: str, endpoint: str) -> Any:
+    body = BODIES.get(endpoint, {}) if method in {"POST", "PUT", "PATCH"} else None
+    return client.open(url, method=method, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_every_route_is_classified_and_isolated(app: Flask) -> None:
+    world = _build_world(app)
+    client = app.test_client()
+    before = _snapshot(app, world.a.tenant_id)
+    checked_ids = checked_lists = 0
+    problems: list[str] = []
+    for rule in app.url_map.iter_rules():
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        params = sorted(rule.arguments)
+        unknown = [p for p in params if p not in PARAM_OBJECTS]
+        if rule.endpoint in NOT_TENANT_SCOPED:
+            continue
+        if unknown:
+            problems.append(
+                f"{rule.rule}: unclassified URL parameter(s) {unknown}; add them to "
+                "PARAM_OBJECTS (tenant-owned) or NOT_TENANT_SCOPED"
+            )
+            continue
+        view = app.view_functions[rule.endpoint]
+        permission = getattr(view, "required_permission", None)
+        if params:
+            url = rule.rule
+            for p in params:
+                url = url.replace(f"<uuid:{p}>", str(PARAM_OBJECTS[p](world)))
+                url = url.replace(f"<{p}>", str(PARAM_OBJECTS[p](world)))
+            for method in methods:
+                response = _call(client, method, url, world.b_token, rule.endpoint)
+                allowed = (
+                    {404} if permission is None or _b_can(app, world, permission) else {401, 403}
+                )
+                if response.status_code not in allowed:
+                    problems.append(
+                        f"{method} {rule.rule} as tenant B with A's id → "
+                        f"{response.status_code}, expected {sorted(allowed)}"
+                    )
+                body = response.get_data(as_text=True)
+                leaked = [i for i in world.a_identifiers() if i in body and i not in url]
+                if leaked:
+                    problems.append(f"{method} {rule.rule} leaked {leaked}")
+                checked_ids += 1
+        elif "GET" in methods:
+            response = _call(client, "GET", rule.rule, world.b_token, rule.endpoint)
+            body = response.get_data(as_text=True)
+            leaked = [i for i in world.a_identifiers() if i in body]
+            if leaked:
+                problems.append(f"GET {rule.rule} as tenant B shows tenant A's {leaked}")
+            checked_lists += 1
+    assert not problems, "\n".join(problems)
+    assert _snapshot(app, world.a.tenant_id) == before, "tenant A's rows changed"
+    assert checked_ids >= 4
+    assert checked_lists >= 5
+
+
+def _b_can(app: Flask, world: World, permission: Any) -> bool:
+    from saas.auth.permissions import permissions_for
+
+    return permission in permissions_for(Role.TENANT_ADMIN.value, scopes=["read", "write"])
+
+
+def test_matrix_detects_a_route_that_forgets_scoping(app: Flask) -> None:
+    """The matrix must be able to fail: a route reading by id in a system context leaks."""
+    from saas.db import get_session
+
+    # Add one deliberately unscoped route to the real app for the duration of this test.
+    world = _build_world(app)
+
+    def leak(site_id: uuid.UUID) -> dict[str, str]:
+        from saas.models.tenancy import Site
+
+        with system_context("deliberate leak"):
+            site = get_session().get(Site, site_id)
+        return {"tenant_id": str(site.tenant_id) if site else ""}
+
+    app.view_functions["leak_probe"] = leak
+    rule_added = app.url_rule_class(
+        "/leak-probe/<uuid:site_id>", endpoint="leak_probe", methods=["GET"]
+    )
+    app.url_map.add(rule_added)
+    try:
+        response = app.test_client().get(
+            f"/leak-probe/{world.a.site_id}", headers={"Authorization": f"Bearer {world.b_token}"}
+        )
+        assert response.status_code == 200
+        assert str(world.a.tenant_id) in response.get_data(as_text=True)
+        with pytest.raises(AssertionError, match="leak-probe"):
+            test_every_route_is_classified_and_isolated(app)
+    finally:
+        app.url_map._rules.remove(rule_added)
+        app.url_map._rules_by_endpoint.pop("leak_probe", None)
+        app.url_map._remap = True
+        app.view_functions.pop("leak_probe")

@@ -1,0 +1,65 @@
+"""Structural rules that keep the picture of docs/architecture.md true."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Modules allowed to step past tenant scoping with system_context(), and why.
+SYSTEM_CONTEXT_ALLOWED = {
+    "saas/tenancy.py": "defines it",
+    "saas/auth/service.py": "look-ups before a tenant is known (login, session, token)",
+    "saas/auth/oidc.py": "staff single sign-on look-up",
+    "saas/api/support.py": "provider staff starting support access",
+    "saas/console/__init__.py": "provider-wide overview counts",
+    "saas/demo.py": "demo seeding",
+    "tenants/provisioning.py": "creating tenants",
+    "tenants/api.py": "provider tenant list",
+    "tenants/cli.py": "operator CLI",
+}
+
+
+def _python_files(*packages: str) -> list[Path]:
+    return [p for pkg in packages for p in (ROOT / pkg).rglob("*.py")]
+
+
+def test_saas_package_init_imports_nothing() -> None:
+    tree = ast.parse((ROOT / "saas/__init__.py").read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def test_system_context_only_where_allowed() -> None:
+    offenders = []
+    for path in _python_files("saas", "tenants", "billing", "miniprogram_api"):
+        rel = path.relative_to(ROOT).as_posix()
+        if "system_context(" in path.read_text() and rel not in SYSTEM_CONTEXT_ALLOWED:
+            offenders.append(rel)
+    assert not offenders, f"system_context used outside the allow-list: {offenders}"
+
+
+def _requirement_names(specs: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=!~ ;]", s, maxsplit=1)[0].lower() for s in specs}
+
+
+def test_edge_extra_has_no_web_or_orm_stack() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == []
+    edge = _requirement_names(project["optional-dependencies"]["edge"])
+    assert not edge & {"flask", "sqlalchemy", "alembic", "psycopg", "rq", "redis", "boto3"}
+
+
+def test_every_tenant_owned_table_has_rls_in_migrations() -> None:
+    """Each table with a tenant_id column appears in a migration's RLS list."""
+    import saas.models  # noqa: F401
+    from saas.db import Base
+
+    migrations = "\n".join(p.read_text() for p in (ROOT / "saas/migrations/versions").glob("*.py"))
+    for table in Base.metadata.sorted_tables:
+        if "tenant_id" in table.c or table.name == "tenants":
+            assert re.search(rf'"{table.name}":\s*"(tenant_id|id)"', migrations), (
+                f"{table.name} has no row-level security in any migration"
+            )
