@@ -1,4 +1,4 @@
-"""`cleangate db upgrade|current|heads` and `cleangate demo`."""
+"""Operator commands: `cleangate db upgrade|current`, `cleangate staff create`, `cleangate demo`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from saas import migrate
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
+    app.cli.add_command(staff_group)
     from saas.demo import demo_command
 
     app.cli.add_command(demo_command)
@@ -36,3 +37,36 @@ def upgrade(revision: str) -> None:
 def current() -> None:
     settings = current_app.config["CLEANGATE_SETTINGS"]
     click.echo(migrate.current_revision(settings.migration_database_url) or "(empty)")
+
+
+@click.group("staff", help="Provider staff accounts.", cls=AppGroup)
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create")
+@click.option("--username", required=True)
+@click.option("--display-name", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["provider_admin", "provider_ops", "provider_expert", "provider_billing"]),
+)
+@click.option("--email", default=None, help="used to match OpenID Connect logins")
+def create_staff_command(username: str, display_name: str, role: str, email: str | None) -> None:
+    """Create a provider staff account; prints its one-time password once."""
+    import json
+
+    from saas.db import get_database
+    from saas.users import create_staff
+
+    with get_database().sessionmaker() as session:
+        try:
+            user, password = create_staff(session, username, display_name, role, email)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    click.echo(
+        json.dumps(
+            {"user_id": str(user.id), "username": user.username, "one_time_password": password}
+        )
+    )

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from saas import migrate
 from saas.app import create_app
-from saas.auth.passwords import hash_password
+from saas.auth.passwords import hash_password, use_fast_hashing_for_tests
 from saas.db import get_database
 from saas.models.identity import Role, User
 from saas.settings import Settings
@@ -26,6 +26,8 @@ from tests import services
 VALID_USCC = "91350100M000100Y43"
 SHARED_SITE_NAME = "一号焦化厂"  # the same natural key in both tenants
 PASSWORD = "Correct-Horse-9"
+
+use_fast_hashing_for_tests()
 
 
 @dataclass

@@ -17,6 +17,7 @@ SYSTEM_CONTEXT_ALLOWED = {
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
     "saas/demo.py": "demo seeding",
+    "saas/users.py": "global username uniqueness; provider staff bootstrap",
     "tenants/provisioning.py": "creating tenants",
     "tenants/api.py": "provider tenant list",
     "tenants/cli.py": "operator CLI",

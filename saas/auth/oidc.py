@@ -18,7 +18,11 @@ from saas.models.identity import PROVIDER_ROLES, User
 from saas.tenancy import system_context
 
 bp = Blueprint("oidc", __name__, url_prefix="/auth/oidc")
-oauth = OAuth()
+
+
+def _client() -> object:
+    """This app's OIDC client (one OAuth registry per app: no module-level clients)."""
+    return current_app.extensions["cleangate.oauth"].staff
 
 
 def init_app(app: Flask) -> None:
@@ -29,7 +33,8 @@ def init_app(app: Flask) -> None:
         import os
 
         os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
-    oauth.init_app(app)
+    oauth = OAuth(app)
+    app.extensions["cleangate.oauth"] = oauth
     oauth.register(
         name="staff",
         client_id=settings.oidc_client_id,
@@ -42,14 +47,15 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/start")
 def start() -> BaseResponse:
-    return oauth.staff.authorize_redirect(url_for("oidc.callback", _external=True))  # type: ignore[no-any-return]
+    client = _client()
+    return client.authorize_redirect(url_for("oidc.callback", _external=True))  # type: ignore[attr-defined,no-any-return]
 
 
 @bp.get("/callback")
 def callback() -> BaseResponse:
     from saas.auth.views import complete_login
 
-    token = oauth.staff.authorize_access_token()
+    token = _client().authorize_access_token()  # type: ignore[attr-defined]
     claims = token.get("userinfo") or {}
     issuer = str(claims.get("iss", ""))
     subject = str(claims.get("sub", ""))

@@ -52,6 +52,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], uuid.UUID]] = {
     "site_id": lambda w: w.a.site_id,
     "token_id": lambda w: w.a_token_id,
     "grant_id": lambda w: w.a_grant_id,
+    "user_id": lambda w: w.a.admin_id,
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
