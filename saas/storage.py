@@ -3,7 +3,9 @@ S3-compatible store (``s3://bucket/prefix``) through boto3."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -31,14 +33,25 @@ class LocalStorage:
         return self.root / _check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Atomic: readers see the old or the new object, never a partial one. Each write
+        stages its own uniquely named file (concurrent writers of one key cannot collide, and a
+        key such as ``x.tmp`` is never clobbered), removed again if the write fails."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        # Not mkstemp: its 0600 mode would survive the rename; O_EXCL + umask keeps the mode
+        # a plain open() would have given.
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -81,8 +94,15 @@ class S3Storage:
 def from_settings(settings: Settings) -> Storage:
     parsed = urlparse(settings.storage_url)
     if parsed.scheme == "file":
-        return LocalStorage(Path(parsed.netloc + parsed.path))
+        root = parsed.netloc + parsed.path
+        if not root:  # Path("") would silently mean the working directory
+            raise ValueError(f"STORAGE_URL file:// needs a directory, got {settings.storage_url!r}")
+        return LocalStorage(Path(root))
     if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(
+                f"STORAGE_URL must name a bucket (s3://bucket/prefix), got {settings.storage_url!r}"
+            )
         import boto3
         from botocore.config import Config
 

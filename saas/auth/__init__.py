@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from saas import tenancy
 from saas.auth.principal import Principal
@@ -51,7 +52,7 @@ def init_app(app: Flask) -> None:
             and request.endpoint not in _ALLOWED_WHILE_CHANGING
         ):
             if request.path.startswith(("/api/", "/mp/")):
-                abort(403, description="请先修改初始密码")
+                abort(403, description=_("请先修改初始密码"))
             return redirect(url_for("auth.change_password"))
         return None
 

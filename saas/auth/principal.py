@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from flask import abort, g
+from flask_babel import gettext as _
 
 from saas.auth.permissions import Permission
 
@@ -43,7 +44,7 @@ def current_principal() -> Principal | None:
 def check_permission(permission: Permission) -> Principal:
     principal = current_principal()
     if principal is None:
-        abort(401, description="请先登录")
+        abort(401, description=_("请先登录"))
     if not principal.can(permission):
-        abort(403, description="没有权限执行此操作")
+        abort(403, description=_("没有权限执行此操作"))
     return principal

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from saas.auth import service, throttle
@@ -122,10 +123,10 @@ def set_language(code: str) -> Response | BaseResponse:
 
 
 _PASSWORD_ERRORS = {
-    "bad_current_password": "当前密码不正确",
-    "same_password": "新密码不能与当前密码相同",
-    "too_short": "新密码至少需要 10 个字符",
-    "mismatch": "两次输入的新密码不一致",
+    "bad_current_password": lazy_gettext("当前密码不正确"),
+    "same_password": lazy_gettext("新密码不能与当前密码相同"),
+    "too_short": lazy_gettext("新密码至少需要 10 个字符"),
+    "mismatch": lazy_gettext("两次输入的新密码不一致"),
 }
 
 
@@ -144,6 +145,6 @@ def change_password() -> BaseResponse | str | tuple[str, int]:
             get_session(), principal, request.form.get("current_password", ""), new
         )
     if error:
-        return render_template("password.html", error=_(_PASSWORD_ERRORS[error])), 400
+        return render_template("password.html", error=str(_PASSWORD_ERRORS[error])), 400
     flash(_("密码已修改"))
     return redirect(home_for(principal.role))
