@@ -75,7 +75,7 @@ def callback() -> BaseResponse:
     session = get_session()
     try:
         token = _client().authorize_access_token()  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - any failure of the exchange or the ID token
+    except Exception as exc:  # any failure of the exchange or the ID token
         # Bad state, provider error (?error=access_denied), bad signature, expired token …
         with system_context("oidc login failure"):
             _refuse(session, f"oidc_token_invalid:{type(exc).__name__}", "oidc", "")
