@@ -18,7 +18,20 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Tables the application may only read and append to (tamper evidence, audit).
-APPEND_ONLY_TABLES = ("audit_events",)
+APPEND_ONLY_TABLES = (
+    "audit_events",
+    "registry_changes",
+    "passages",
+    "ledger_events",
+    "ledger_checkpoints",
+)
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Autogenerate ignores the monthly partitions of ``passages`` (managed at run time)."""
+    from saas.ledger.partitions import is_partition_table
+
+    return not (type_ == "table" and name is not None and is_partition_table(name))
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -40,8 +53,16 @@ def upgrade(migration_url: str, app_url: str | None = None, revision: str = "hea
     try:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
-            if connection.dialect.name == "postgresql" and app_url:
-                grant_app_role(connection, app_role_of(migration_url, app_url))
+            if connection.dialect.name == "postgresql":
+                from datetime import UTC, datetime
+
+                from saas.ledger import partitions
+
+                role = app_role_of(migration_url, app_url) if app_url else None
+                grant_app_role(connection, role)
+                # 25 months back (late edge uploads) to 3 months ahead.
+                now = datetime.now(UTC).date()
+                partitions.ensure(connection, partitions.add_months(now, -25), 29, role)
     finally:
         engine.dispose()
 
@@ -65,6 +86,14 @@ def grant_app_role(connection: Connection, role: str | None) -> None:
     for table in APPEND_ONLY_TABLES:
         connection.execute(text(f"REVOKE UPDATE, DELETE ON {table} FROM {quoted}"))
     connection.execute(text(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {quoted}"))
+    # Partitions are reached through their parent only.
+    for child in connection.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE c.relkind IN ('r', 'p')"
+        )
+    ).scalars():
+        connection.execute(text(f"REVOKE ALL ON {child} FROM {quoted}"))
 
 
 def current_revision(url: str) -> str | None:

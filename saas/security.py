@@ -32,6 +32,9 @@ def init_app(app: Flask, *, production: bool) -> None:
             return
         if request.headers.get("Authorization", "").startswith("Bearer "):
             return  # token-authenticated integrations carry no cookies to forge
+        view = app.view_functions.get(request.endpoint or "")
+        if getattr(view, "device_authenticated", False):
+            return  # signed by the device's key; cookies are never consulted
         if request.endpoint in app.config.get("CSRF_EXEMPT_ENDPOINTS", set()):
             return
         csrf.protect()

@@ -53,6 +53,7 @@ class Settings:
     s3_region: str | None = None
     s3_addressing_style: str = "auto"
     secret_key: str = ""
+    ledger_signing_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -83,7 +84,13 @@ class Settings:
 
         missing = [
             name
-            for name in ("DATABASE_URL", "REDIS_URL", "STORAGE_URL", "SECRET_KEY")
+            for name in (
+                "DATABASE_URL",
+                "REDIS_URL",
+                "STORAGE_URL",
+                "SECRET_KEY",
+                "LEDGER_SIGNING_KEY",
+            )
             if production and not env.get(name, "").strip()
         ]
         if missing:
@@ -116,6 +123,7 @@ class Settings:
             "s3_region": env.get("S3_REGION") or None,
             "s3_addressing_style": env.get("S3_ADDRESSING_STYLE", "auto"),
             "secret_key": secret_key,
+            "ledger_signing_key": env.get("LEDGER_SIGNING_KEY", "").strip(),
             "base_url": env.get("CLEANGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             "oidc_issuer": env.get("OIDC_ISSUER") or None,
             "oidc_client_id": env.get("OIDC_CLIENT_ID") or None,

@@ -27,7 +27,9 @@ def test_one_linear_history() -> None:
 def _diff(url: str) -> list[object]:
     engine = create_engine(url, poolclass=NullPool)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": migrate.include_name}
+        )
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return diff

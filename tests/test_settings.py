@@ -14,6 +14,7 @@ PROD = {
     "REDIS_URL": "redis://cache:6379/0",
     "STORAGE_URL": "s3://cleangate-media",
     "SECRET_KEY": "x" * 48,
+    "LEDGER_SIGNING_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 }
 
 
@@ -36,7 +37,9 @@ def test_production_accepts_a_full_environment() -> None:
     assert settings.migration_database_url == settings.database_url
 
 
-@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL", "STORAGE_URL", "SECRET_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["DATABASE_URL", "REDIS_URL", "STORAGE_URL", "SECRET_KEY", "LEDGER_SIGNING_KEY"]
+)
 def test_production_names_each_missing_variable(missing: str) -> None:
     env = {k: v for k, v in PROD.items() if k != missing}
     with pytest.raises(SettingsError, match=missing):

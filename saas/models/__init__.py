@@ -1,9 +1,33 @@
 """All mapped models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
 from saas.models.identity import ApiToken, AuditEvent, LoginSession, Role, SupportGrant, User
+from saas.models.ledger import (
+    Carrier,
+    Checkpoint,
+    EdgeDevice,
+    InPlantVehicle,
+    LedgerEvent,
+    LedgerHead,
+    NonRoadMachinery,
+    Passage,
+    RegistryChange,
+    TransportVehicle,
+    VehicleListEntry,
+)
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
 __all__ = [
+    "Carrier",
+    "Checkpoint",
+    "EdgeDevice",
+    "InPlantVehicle",
+    "LedgerEvent",
+    "LedgerHead",
+    "NonRoadMachinery",
+    "Passage",
+    "RegistryChange",
+    "TransportVehicle",
+    "VehicleListEntry",
     "ApiToken",
     "AuditEvent",
     "LoginSession",

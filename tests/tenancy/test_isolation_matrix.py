@@ -67,6 +67,8 @@ NOT_TENANT_SCOPED = {
     "api.openapi_document": "public API description",
     "oidc.start": "staff single sign-on",
     "oidc.callback": "staff single sign-on",
+    "api.post_passages": "device-signed; the device's key fixes tenant and site",
+    "api.put_image": "device-signed; content-addressed under the device's tenant and site",
 }
 
 # Request bodies for write routes, when an empty object would not pass validation.

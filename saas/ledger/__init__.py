@@ -1,0 +1,1 @@
+"""Electronic ledgers: registries, passage ingestion with a hash chain, verification, exports."""

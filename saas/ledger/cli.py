@@ -1,0 +1,120 @@
+"""`cleangate ledger verify|checkpoint|checkpoints|partitions`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
+
+from saas.db import get_database
+from saas.ledger import checkpoints, partitions
+from saas.ledger.verify import verify_site
+from saas.models.ledger import Checkpoint, LedgerHead
+from saas.tenancy import system_context
+
+
+@click.group(
+    "ledger", help="Electronic ledger: verification, checkpoints, partitions.", cls=AppGroup
+)
+def ledger_group() -> None:
+    pass
+
+
+def signing_key() -> checkpoints.SigningKey:
+    return current_app.extensions["cleangate.ledger_key"]  # type: ignore[no-any-return]
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@ledger_group.command("verify")
+@click.option("--site", "site_id", required=True, type=click.UUID)
+@click.option("--from", "since", default=None, help="ISO time (UTC if no offset)")
+@click.option("--to", "until", default=None, help="ISO time, exclusive")
+def verify(site_id: uuid.UUID, since: str | None, until: str | None) -> None:
+    """Recompute the chain and checkpoints; exit 0 when intact, 1 naming the first break."""
+    with get_database().sessionmaker() as session, system_context("ledger verify"):
+        report = verify_site(
+            session, site_id, signing_key().public_bytes, _when(since), _when(until)
+        )
+    if report.intact:
+        click.echo(
+            f"OK site {site_id}: {report.checked} records, {report.checkpoints} checkpoints intact"
+        )
+        return
+    assert report.first_break is not None
+    click.echo(
+        f"BROKEN site {site_id}: {report.first_break.describe()} "
+        f"({report.checked} records verified before it)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@ledger_group.command("checkpoint")
+def checkpoint() -> None:
+    """Sign every site's current head that is not signed yet (run at least hourly)."""
+    key = signing_key()
+    made = 0
+    with get_database().sessionmaker() as session, system_context("ledger checkpoint"):
+        for head in session.scalars(select(LedgerHead)):
+            if checkpoints.make_checkpoint(session, key, head) is not None:
+                made += 1
+        session.commit()
+    click.echo(f"{made} checkpoints signed with key {key.key_id}")
+
+
+@ledger_group.command("checkpoints")
+@click.option("--site", "site_id", required=True, type=click.UUID)
+def export_checkpoints(site_id: uuid.UUID) -> None:
+    """Export a site's signed checkpoints, one JSON object per line."""
+    key = signing_key()
+    with get_database().sessionmaker() as session, system_context("ledger export"):
+        for row in session.scalars(
+            select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.seq)
+        ):
+            click.echo(json.dumps(checkpoints.export(row, key.public_bytes)))
+
+
+@ledger_group.command("partitions")
+@click.option("--months-ahead", default=3, show_default=True)
+def ensure_partitions(months_ahead: int) -> None:
+    """Create monthly partitions ahead (PostgreSQL, as the owner role)."""
+    from saas.migrate import app_role_of
+
+    settings = current_app.config["CLEANGATE_SETTINGS"]
+    if settings.uses_sqlite:
+        click.echo("SQLite: no partitions")
+        return
+    engine = create_engine(settings.migration_database_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        now = datetime.now(UTC).date()
+        created = partitions.ensure(
+            conn,
+            partitions.month_start(now),
+            months_ahead + 1,
+            app_role_of(settings.migration_database_url, settings.database_url),
+        )
+    engine.dispose()
+    click.echo(f"created: {', '.join(created) or 'nothing'}")
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["CLEANGATE_SETTINGS"]
+    if settings.ledger_signing_key:
+        key = checkpoints.SigningKey.from_seed_b64(settings.ledger_signing_key)
+    else:
+        key = checkpoints.SigningKey.load_or_create(settings.var_dir / "ledger_signing_key")
+    app.extensions["cleangate.ledger_key"] = key
+    app.cli.add_command(ledger_group)
