@@ -98,7 +98,7 @@ def _sid(backend: Backend, site_id: uuid.UUID) -> object:
 def _set(backend: Backend, site_id: uuid.UUID, seq: int, column: str, value: object) -> None:
     with raw(backend) as conn:
         conn.execute(
-            text(f"UPDATE passages SET {column} = :v WHERE site_id = :s AND seq = :q"),
+            text(f"UPDATE passages SET {column} = :v WHERE site_id = :s AND seq = :q"),  # noqa: S608
             {"v": value, "s": _sid(backend, site_id), "q": seq},
         )
 
