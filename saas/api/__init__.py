@@ -30,7 +30,7 @@ def openapi_document() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     # Importing a resource module declares its routes on ``registry``/``bp``.
-    from saas.api import audit, edge, me, sites, support, tokens, users  # noqa: F401
+    from saas.api import audit, edge, me, passages, sites, support, tokens, users  # noqa: F401
 
     app.register_blueprint(bp)
 

@@ -18,6 +18,8 @@ class Permission(enum.StrEnum):
     USER_MANAGE = "user.manage"
     TOKEN_MANAGE = "token.manage"  # noqa: S105 (a permission name)
     AUDIT_READ = "audit.read"
+    LEDGER_READ = "ledger.read"
+    PASSAGE_RELEASE = "passage.release"
     # provider side
     CONSOLE_VIEW = "console.view"
     TENANT_READ_ALL = "tenant.read_all"
@@ -26,7 +28,7 @@ class Permission(enum.StrEnum):
     BILLING_MANAGE = "billing.manage"
 
 
-_TENANT_READ = {Permission.PORTAL_VIEW, Permission.SITE_READ}
+_TENANT_READ = {Permission.PORTAL_VIEW, Permission.SITE_READ, Permission.LEDGER_READ}
 _CONSOLE = {Permission.CONSOLE_VIEW, Permission.TENANT_READ_ALL, Permission.TOKEN_MANAGE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -43,10 +45,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.USER_MANAGE,
             Permission.TOKEN_MANAGE,
             Permission.AUDIT_READ,
+            Permission.PASSAGE_RELEASE,
         }
     ),
-    Role.ENV_MANAGER: frozenset(_TENANT_READ | {Permission.SITE_WRITE, Permission.TOKEN_MANAGE}),
-    Role.GUARD: frozenset(_TENANT_READ),
+    Role.ENV_MANAGER: frozenset(
+        _TENANT_READ | {Permission.SITE_WRITE, Permission.TOKEN_MANAGE, Permission.PASSAGE_RELEASE}
+    ),
+    Role.GUARD: frozenset(_TENANT_READ | {Permission.PASSAGE_RELEASE}),
     Role.VIEWER: frozenset(_TENANT_READ),
 }
 
@@ -65,6 +70,7 @@ _WRITE_PERMISSIONS = frozenset(
         Permission.TENANT_CREATE,
         Permission.SUPPORT_ACCESS,
         Permission.BILLING_MANAGE,
+        Permission.PASSAGE_RELEASE,
     }
 )
 

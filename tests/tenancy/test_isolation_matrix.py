@@ -33,6 +33,8 @@ class World:
     a_token_id: uuid.UUID
     a_grant_id: uuid.UUID
     b_token: str
+    a_event_id: uuid.UUID
+    a_image_sha: str
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -48,7 +50,9 @@ class World:
 
 
 # URL parameter → tenant A's object of that kind.
-PARAM_OBJECTS: dict[str, Callable[[World], uuid.UUID]] = {
+PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
+    "event_id": lambda w: w.a_event_id,
+    "sha256": lambda w: w.a_image_sha,
     "site_id": lambda w: w.a.site_id,
     "token_id": lambda w: w.a_token_id,
     "grant_id": lambda w: w.a_grant_id,
@@ -72,7 +76,9 @@ NOT_TENANT_SCOPED = {
 }
 
 # Request bodies for write routes, when an empty object would not pass validation.
-BODIES: dict[str, dict[str, Any]] = {}
+BODIES: dict[str, dict[str, Any]] = {
+    "api.release_passage": {"reason": "isolation matrix probe"},
+}
 
 
 def _issue_token(app: Flask, user_id: uuid.UUID, tenant_id: uuid.UUID) -> tuple[uuid.UUID, str]:
@@ -122,7 +128,28 @@ def _build_world(app: Flask) -> World:
             "matrix test fixture",
             30,
         )
-    return World(a, b, a_token_id, grant.id, b_token)
+    event_id, sha = _a_passage_with_image(app, a)
+    return World(a, b, a_token_id, grant.id, b_token, event_id, sha)
+
+
+def _a_passage_with_image(app: Flask, a: TenantFixture) -> tuple[uuid.UUID, str]:
+    import hashlib
+
+    from tests.ledger.edge_helpers import make_device, passage, post_batch, signed
+
+    device = make_device(app, a.tenant_id, a.site_id)
+    jpeg = b"\xff\xd8\xff\xe0" + uuid.uuid4().bytes
+    sha = hashlib.sha256(jpeg).hexdigest()
+    client = app.test_client()
+    assert (
+        signed(client, device, "PUT", f"/api/v1/edge/images/{sha}", jpeg, "image/jpeg").status_code
+        == 201
+    )
+    item = passage(
+        images=[{"kind": "plate", "sha256": sha, "content_type": "image/jpeg", "size": len(jpeg)}]
+    )
+    assert post_batch(client, device, [item]).status_code == 200
+    return uuid.UUID(item["event_id"]), sha
 
 
 def _snapshot(app: Flask, tenant_id: uuid.UUID) -> dict[str, list[str]]:
