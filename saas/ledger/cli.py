@@ -110,6 +110,25 @@ def ensure_partitions(months_ahead: int) -> None:
     click.echo(f"created: {', '.join(created) or 'nothing'}")
 
 
+@ledger_group.command("retention")
+@click.option("--now", default=None, help="ISO time to run as of (default: now)")
+def retention_command(now: str | None) -> None:
+    """Remove ledger records older than the retention (≥ 24 months; the longest tenant's)."""
+    from saas.ledger import retention
+
+    settings = current_app.config["CLEANGATE_SETTINGS"]
+    report = retention.run(settings.migration_database_url, _when(now))
+    click.echo(
+        json.dumps(
+            {
+                "cutoff": report.cutoff.isoformat(),
+                "dropped_partitions": report.dropped_partitions,
+                "deleted_rows": report.deleted_rows,
+            }
+        )
+    )
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["CLEANGATE_SETTINGS"]
     if settings.ledger_signing_key:

@@ -254,6 +254,9 @@ class LedgerHead(TenantScoped, Base):
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     head: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # After retention removed the oldest records, the chain is verified from here.
+    retained_from_seq: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
+    retained_prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from saas.db import Base
@@ -29,6 +29,11 @@ class Tenant(TenantScoped, Base):
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default=TenantStatus.ACTIVE)
+    # Passage ledger retention in months: at least the legal 24 (HJ 1321-2023, seed 003);
+    # a tenant may keep longer, never shorter. NULL = the legal minimum.
+    ledger_retention_months: Mapped[int | None] = mapped_column(
+        CheckConstraint("ledger_retention_months >= 24", name="retention_at_least_24_months")
+    )
     created_at: Mapped[datetime] = created_at()
 
     # Scoping treats the tenant row as owned by itself.
