@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_datetime, get_locale
 
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -24,3 +24,5 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
     Babel(app, locale_selector=select_locale, timezone_selector=lambda: DISPLAY_TIMEZONE)
     app.jinja_env.globals["get_locale"] = get_locale
+    # Display in Asia/Shanghai (storage is UTC): {{ format_datetime(dt, 'yyyy-MM-dd HH:mm:ss') }}
+    app.jinja_env.globals["format_datetime"] = format_datetime

@@ -224,7 +224,7 @@ class Passage(TenantScoped, Base):
     gate_code: Mapped[str | None] = mapped_column(String(20))  # 出入口编号
     lane_code: Mapped[str | None] = mapped_column(String(2))  # 道闸编号
     direction: Mapped[str | None] = mapped_column(String(3))  # in | out
-    plate: Mapped[str | None] = mapped_column(String(16))
+    plate: Mapped[str | None] = mapped_column(String(32))  # as long as any raw OCR text
     plate_color: Mapped[str | None] = mapped_column(String(16))
     verdict: Mapped[str | None] = mapped_column(String(10))
     emission_stage: Mapped[str | None] = mapped_column(String(10))

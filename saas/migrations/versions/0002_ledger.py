@@ -288,7 +288,7 @@ def upgrade() -> None:
         sa.Column("gate_code", sa.String(length=20), nullable=True),
         sa.Column("lane_code", sa.String(length=2), nullable=True),
         sa.Column("direction", sa.String(length=3), nullable=True),
-        sa.Column("plate", sa.String(length=16), nullable=True),
+        sa.Column("plate", sa.String(length=32), nullable=True),
         sa.Column("plate_color", sa.String(length=16), nullable=True),
         sa.Column("verdict", sa.String(length=10), nullable=True),
         sa.Column("emission_stage", sa.String(length=10), nullable=True),
