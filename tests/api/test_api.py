@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
+from saas.api.openapi import openapi_path
 from saas.db import get_database
 from saas.models.identity import Role, User
 from saas.models.tenancy import Site, Tenant
@@ -57,7 +58,7 @@ def test_openapi_document_is_valid_and_complete(app: Flask) -> None:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.endpoint == "api.openapi_document":
             continue
-        path = rule.rule.replace("<uuid:", "{").replace(">", "}")
+        path = openapi_path(rule.rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, f"{method} {rule.rule} is not documented"
 
