@@ -14,6 +14,8 @@ SYSTEM_CONTEXT_ALLOWED = {
     "saas/tenancy.py": "defines it",
     "saas/auth/service.py": "look-ups before a tenant is known (login, session, token)",
     "saas/auth/oidc.py": "staff single sign-on look-up",
+    "saas/auth/devices.py": "device look-up by key before the tenant is known",
+    "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
     "saas/demo.py": "demo seeding",
