@@ -30,7 +30,17 @@ def openapi_document() -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     # Importing a resource module declares its routes on ``registry``/``bp``.
-    from saas.api import audit, edge, me, passages, sites, support, tokens, users  # noqa: F401
+    from saas.api import (  # noqa: F401
+        audit,
+        edge,
+        me,
+        passages,
+        registries,
+        sites,
+        support,
+        tokens,
+        users,
+    )
 
     app.register_blueprint(bp)
 

@@ -31,6 +31,11 @@ class AcksOut(BaseModel):
     acks: list[AckOut]
 
 
+class ImageStored(BaseModel):
+    key: str
+    sha256: str
+
+
 def image_key(tenant_id: object, site_id: object, sha256: str, ext: str) -> str:
     return f"t/{tenant_id}/s/{site_id}/img/{sha256[:2]}/{sha256}.{ext}"
 

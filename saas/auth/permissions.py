@@ -18,6 +18,8 @@ class Permission(enum.StrEnum):
     USER_MANAGE = "user.manage"
     TOKEN_MANAGE = "token.manage"  # noqa: S105 (a permission name)
     AUDIT_READ = "audit.read"
+    REGISTRY_READ = "registry.read"
+    REGISTRY_WRITE = "registry.write"
     LEDGER_READ = "ledger.read"
     PASSAGE_RELEASE = "passage.release"
     # provider side
@@ -28,7 +30,12 @@ class Permission(enum.StrEnum):
     BILLING_MANAGE = "billing.manage"
 
 
-_TENANT_READ = {Permission.PORTAL_VIEW, Permission.SITE_READ, Permission.LEDGER_READ}
+_TENANT_READ = {
+    Permission.PORTAL_VIEW,
+    Permission.SITE_READ,
+    Permission.LEDGER_READ,
+    Permission.REGISTRY_READ,
+}
 _CONSOLE = {Permission.CONSOLE_VIEW, Permission.TENANT_READ_ALL, Permission.TOKEN_MANAGE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -42,6 +49,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _TENANT_READ
         | {
             Permission.SITE_WRITE,
+            Permission.REGISTRY_WRITE,
             Permission.USER_MANAGE,
             Permission.TOKEN_MANAGE,
             Permission.AUDIT_READ,
@@ -49,7 +57,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.ENV_MANAGER: frozenset(
-        _TENANT_READ | {Permission.SITE_WRITE, Permission.TOKEN_MANAGE, Permission.PASSAGE_RELEASE}
+        _TENANT_READ
+        | {
+            Permission.SITE_WRITE,
+            Permission.REGISTRY_WRITE,
+            Permission.TOKEN_MANAGE,
+            Permission.PASSAGE_RELEASE,
+        }
     ),
     Role.GUARD: frozenset(_TENANT_READ | {Permission.PASSAGE_RELEASE}),
     Role.VIEWER: frozenset(_TENANT_READ),
@@ -65,6 +79,7 @@ TOKEN_SCOPES = ("read", "write")
 _WRITE_PERMISSIONS = frozenset(
     {
         Permission.SITE_WRITE,
+        Permission.REGISTRY_WRITE,
         Permission.USER_MANAGE,
         Permission.TOKEN_MANAGE,
         Permission.TENANT_CREATE,

@@ -80,7 +80,7 @@ class TransportVehicle(RegistryMixin, Base):
     engine_manufacturer: Mapped[str | None] = mapped_column(String(200))  # 发动机生产厂
     engine_no: Mapped[str | None] = mapped_column(String(50))  # 发动机号码
     fuel_type: Mapped[str | None] = mapped_column(String(20))  # 燃料类型
-    emission_stage: Mapped[str] = mapped_column(String(10), default="UNKNOWN")  # 排放阶段
+    emission_stage: Mapped[str] = mapped_column(String(10), default="unknown")  # 排放阶段
     stage_inferred: Mapped[bool] = mapped_column(default=False)
     stage_basis: Mapped[str | None] = mapped_column(String(300))
     use_nature: Mapped[str | None] = mapped_column(String(4))  # 使用性质 (GA 24.3)
@@ -108,7 +108,7 @@ class InPlantVehicle(RegistryMixin, Base):
     engine_manufacturer: Mapped[str | None] = mapped_column(String(200))
     engine_no: Mapped[str | None] = mapped_column(String(50))
     fuel_type: Mapped[str | None] = mapped_column(String(20))
-    emission_stage: Mapped[str] = mapped_column(String(10), default="UNKNOWN")
+    emission_stage: Mapped[str] = mapped_column(String(10), default="unknown")
     stage_inferred: Mapped[bool] = mapped_column(default=False)
     stage_basis: Mapped[str | None] = mapped_column(String(300))
     network_status: Mapped[str] = mapped_column(String(20), default="unknown")
@@ -127,7 +127,7 @@ class NonRoadMachinery(RegistryMixin, Base):
     machine_type: Mapped[str] = mapped_column(String(40))  # 机械种类
     production_date: Mapped[date | None] = mapped_column(Date)  # 生产日期
     plate: Mapped[str | None] = mapped_column(String(16))  # 号牌 (if any)
-    nonroad_stage: Mapped[str] = mapped_column(String(10), default="UNKNOWN")  # 排放阶段 国一–国四
+    nonroad_stage: Mapped[str] = mapped_column(String(10), default="unknown")  # 排放阶段 国一–国四
     stage_inferred: Mapped[bool] = mapped_column(default=False)
     fuel_type: Mapped[str | None] = mapped_column(String(20))
     machine_model: Mapped[str | None] = mapped_column(String(100))  # 机械型号
@@ -274,3 +274,31 @@ class Checkpoint(TenantScoped, Base):
     key_id: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text)  # the signed note text, exportable as is
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+class Export(TenantScoped, Base):
+    """One requested ledger/registry export (xlsx or csv) and its progress. The row, not the
+    RQ job, is the truth: it survives Redis restarts and expiring job results, and RLS scopes
+    it like every other tenant row, so another tenant's export id is simply not found."""
+
+    __tablename__ = "exports"
+    __table_args__ = (Index("ix_exports_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    kind: Mapped[str] = mapped_column(String(30))  # passages | transport_vehicles | …
+    file_format: Mapped[str] = mapped_column(String(8))  # xlsx | csv
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # filter, resolved at request
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued|running|done|failed
+    rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_total: Mapped[int | None] = mapped_column(BigInteger)
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(500))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = created_at()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

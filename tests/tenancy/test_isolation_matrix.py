@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ class World:
     b_token: str
     a_event_id: uuid.UUID
     a_image_sha: str
+    a_registry_ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -45,6 +46,7 @@ class World:
                 self.a.admin_id,
                 self.a_token_id,
                 self.a_grant_id,
+                *self.a_registry_ids.values(),
             )
         ] + [self.a.slug]
 
@@ -57,6 +59,13 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "token_id": lambda w: w.a_token_id,
     "grant_id": lambda w: w.a_grant_id,
     "user_id": lambda w: w.a.admin_id,
+    "carrier_id": lambda w: w.a_registry_ids["carrier"],
+    "vehicle_id": lambda w: w.a_registry_ids["transport_vehicle"],
+    "inplant_id": lambda w: w.a_registry_ids["inplant_vehicle"],
+    "machine_id": lambda w: w.a_registry_ids["nonroad_machinery"],
+    "entry_id": lambda w: w.a_registry_ids["vehicle_list"],
+    # A document-image kind, not an object: a valid one, so only the record decides.
+    "kind": lambda w: "license",
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
@@ -73,6 +82,12 @@ NOT_TENANT_SCOPED = {
     "oidc.callback": "staff single sign-on",
     "api.post_passages": "device-signed; the device's key fixes tenant and site",
     "api.put_image": "device-signed; content-addressed under the device's tenant and site",
+    "api.template_transport_vehicle": "blank Excel template (binary, no tenant data)",
+    "api.template_inplant_vehicle": "blank Excel template (binary, no tenant data)",
+    "api.template_nonroad_machinery": "blank Excel template (binary, no tenant data)",
+    "portal.registries_template_transport_vehicle": "blank Excel template (binary)",
+    "portal.registries_template_inplant_vehicle": "blank Excel template (binary)",
+    "portal.registries_template_nonroad_machinery": "blank Excel template (binary)",
 }
 
 # Request bodies for write routes, when an empty object would not pass validation.
@@ -129,7 +144,33 @@ def _build_world(app: Flask) -> World:
             30,
         )
     event_id, sha = _a_passage_with_image(app, a)
-    return World(a, b, a_token_id, grant.id, b_token, event_id, sha)
+    return World(
+        a, b, a_token_id, grant.id, b_token, event_id, sha, a_registry_ids=_a_registries(app, a)
+    )
+
+
+def _a_registries(app: Flask, a: TenantFixture) -> dict[str, uuid.UUID]:
+    """One record of each registry for tenant A, made through the service layer."""
+    from saas.ledger import registries as reg
+    from saas.tenancy import tenant_context
+
+    site = str(a.site_id)
+    bodies: list[tuple[reg.Registry, dict[str, Any]]] = [
+        (reg.CARRIERS, {"site_id": site, "name": "矩阵车队"}),
+        (reg.TRANSPORT_VEHICLES, {"site_id": site, "plate": "冀B12345", "plate_color": "yellow"}),
+        (reg.INPLANT_VEHICLES, {"site_id": site, "env_reg_code": "M-1"}),
+        (reg.NONROAD_MACHINERY, {"site_id": site, "env_reg_code": "M-1", "machine_type": "叉车"}),
+        (
+            reg.VEHICLE_LISTS,
+            {"site_id": site, "plate": "冀B12345", "list_kind": "black", "reason": "matrix"},
+        ),
+    ]
+    ids: dict[str, uuid.UUID] = {}
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        for registry, body in bodies:
+            data = registry.create.model_validate(body)
+            ids[registry.entity] = reg.create_record(session, registry, data, user_id=a.admin_id).id
+    return ids
 
 
 def _a_passage_with_image(app: Flask, a: TenantFixture) -> tuple[uuid.UUID, str]:
