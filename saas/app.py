@@ -9,10 +9,10 @@ from saas.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from saas import auth, db, errors, i18n, migrate_cli, redis_conn, security, storage
+    from saas import auth, db, errors, i18n, jobs, migrate_cli, redis_conn, security, storage
     from saas.api import init_app as init_api
-    from saas.ledger import cli as ledger_cli
     from saas.console import init_app as init_console
+    from saas.ledger import cli as ledger_cli
     from saas.portal import init_app as init_portal
 
     settings = settings or Settings.from_env()
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     migrate_cli.init_app(app)
     ledger_cli.init_app(app)
+    jobs.init_app(app)  # RQ queues on the app's Redis; `cleangate worker`
 
     # Registration points of the packages that build on saas (before the API blueprint is
     # registered, so their routes join /api/v1 and its OpenAPI document).

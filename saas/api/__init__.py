@@ -32,7 +32,9 @@ def init_app(app: Flask) -> None:
     # Importing a resource module declares its routes on ``registry``/``bp``.
     from saas.api import (  # noqa: F401
         audit,
+        devices,
         edge,
+        exports,
         me,
         passages,
         registries,

@@ -36,6 +36,8 @@ class World:
     a_event_id: uuid.UUID
     a_image_sha: str
     a_registry_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    a_export_id: uuid.UUID | None = None
+    a_device_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -47,6 +49,7 @@ class World:
                 self.a_token_id,
                 self.a_grant_id,
                 *self.a_registry_ids.values(),
+                *([self.a_export_id] if self.a_export_id else []),
             )
         ] + [self.a.slug]
 
@@ -66,6 +69,8 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "entry_id": lambda w: w.a_registry_ids["vehicle_list"],
     # A document-image kind, not an object: a valid one, so only the record decides.
     "kind": lambda w: "license",
+    "export_id": lambda w: w.a_export_id,
+    "device_id": lambda w: w.a_device_id,
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
@@ -144,9 +149,29 @@ def _build_world(app: Flask) -> World:
             30,
         )
     event_id, sha = _a_passage_with_image(app, a)
-    return World(
-        a, b, a_token_id, grant.id, b_token, event_id, sha, a_registry_ids=_a_registries(app, a)
+    world = World(
+        a,
+        b,
+        a_token_id,
+        grant.id,
+        b_token,
+        event_id,
+        sha,
+        a_registry_ids=_a_registries(app, a),
+        a_export_id=_a_export(app, a),
+        a_device_id=_A_DEVICES[a.tenant_id],
     )
+    return world
+
+
+def _a_export(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A finished-looking export row of tenant A (the job itself is not needed here)."""
+    from saas.ledger import exports
+    from saas.tenancy import tenant_context
+
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        body = exports.ExportIn(kind="passages", format="csv", filter={})
+        return exports.create_export(session, body, requested_by=a.admin_id).id
 
 
 def _a_registries(app: Flask, a: TenantFixture) -> dict[str, uuid.UUID]:
@@ -190,7 +215,11 @@ def _a_passage_with_image(app: Flask, a: TenantFixture) -> tuple[uuid.UUID, str]
         images=[{"kind": "plate", "sha256": sha, "content_type": "image/jpeg", "size": len(jpeg)}]
     )
     assert post_batch(client, device, [item]).status_code == 200
+    _A_DEVICES[a.tenant_id] = device.id
     return uuid.UUID(item["event_id"]), sha
+
+
+_A_DEVICES: dict[uuid.UUID, uuid.UUID] = {}
 
 
 def _snapshot(app: Flask, tenant_id: uuid.UUID) -> dict[str, list[str]]:
