@@ -129,5 +129,9 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         return
     from werkzeug.serving import run_simple
 
+    from saas import jobs
+
+    if app.config["CLEANGATE_SETTINGS"].redis_url == "embedded://":
+        jobs.start_embedded_worker(app)  # the embedded Redis lives only in this process
     click.echo("Ctrl-C to stop.")
     run_simple(host, port, app, threaded=True, use_reloader=False)

@@ -3,7 +3,9 @@ English catalogue lives in saas/translations/en."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import Flask, request, session
 from flask_babel import Babel, format_datetime, get_locale
@@ -11,6 +13,15 @@ from flask_babel import Babel, format_datetime, get_locale
 LANGUAGES = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 DISPLAY_TIMEZONE = "Asia/Shanghai"
+
+
+def local_to_aware(value: str) -> str:
+    """A ``datetime-local`` form value (Beijing wall time, no offset) → aware ISO 8601; values
+    that carry an offset are kept as they are. Raises ValueError on junk."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(DISPLAY_TIMEZONE))
+    return moment.isoformat()
 
 
 def select_locale() -> str:

@@ -113,12 +113,13 @@ class TenantOwned:
     def tenant_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805
         return mapped_column(
             ForeignKey("tenants.id", ondelete="RESTRICT"),
-            index=True,
+            index=cls.__tenant_index__,
             nullable=cls.__tenant_nullable__,
         )
 
     __tenant_nullable__ = False  # provider-staff rows (users, audit) have no tenant
     __tenant_root__ = False  # the Tenant row itself: created only in a system context
+    __tenant_index__ = True  # False where an index led by tenant_id exists already (the PK)
 
 
 def install_scoping(factory: sessionmaker[Session]) -> None:

@@ -104,17 +104,23 @@ def lock_head(session: Session, tenant_id: uuid.UUID, site_id: uuid.UUID) -> Led
 
 
 def append(
-    session: Session, head: LedgerHead, records: Iterable[dict[str, Any]]
+    session: Session,
+    head: LedgerHead,
+    records: Iterable[dict[str, Any]],
+    known_columns: Iterable[dict[str, Any]] | None = None,
 ) -> list[tuple[dict[str, Any], Appended]]:
-    """Chain ``records`` after ``head`` (locked by the caller) and stage their rows."""
+    """Chain ``records`` after ``head`` (locked by the caller) and stage their rows.
+    ``known_columns`` may give the query columns the caller already holds (they must equal
+    ``query_columns(record)`` — ``ledger verify`` checks it), to save re-parsing each record."""
     rows: list[dict[str, Any]] = []
     out: list[tuple[dict[str, Any], Appended]] = []
     prev, seq = head.head, head.seq
+    given = iter(known_columns) if known_columns is not None else None
     for record in records:
         seq += 1
         data = canonical_bytes(record)
         digest = link_hash(prev, seq, data)
-        columns = query_columns(record)
+        columns = next(given) if given is not None else query_columns(record)
         rows.append(
             {
                 "tenant_id": head.tenant_id,

@@ -106,15 +106,51 @@ class Ack:
         }
 
 
+def payload_json(item: PassageIn) -> str:
+    """pydantic's JSON of the validated model: fields in declaration order, so equal content
+    gives equal text. Computed once per passage; it identifies the payload for replay
+    detection and is the source of the record's nested parts."""
+    return item.model_dump_json()
+
+
 def payload_digest(item: PassageIn) -> bytes:
-    return hashlib.sha256(chain.canonical_bytes(item.model_dump(mode="json"))).digest()
+    return hashlib.sha256(payload_json(item).encode()).digest()
+
+
+def record_columns(
+    record: dict[str, Any], item: PassageIn, received_at: datetime
+) -> dict[str, Any]:
+    """The query columns of a fresh passage record, from values already in hand (equal to
+    ``chain.query_columns(record)``, without re-parsing its timestamps)."""
+    return {
+        "event_id": item.event_id,
+        "kind": "passage",
+        "amends_event_id": None,
+        "captured_at": item.captured_at,
+        "received_at": received_at,
+        "gate_code": item.gate,
+        "lane_code": item.lane,
+        "direction": item.direction,
+        "plate": record["plate"]["normalized"],
+        "plate_color": record["plate"]["color"],
+        "verdict": item.decision.verdict,
+        "emission_stage": item.vehicle.emission_stage,
+        "fuel_type": item.vehicle.fuel_type,
+    }
 
 
 def passage_record(
-    site: Site, item: PassageIn, received_at: datetime, device_id: uuid.UUID | None
+    site: Site,
+    item: PassageIn,
+    received_at: datetime,
+    device_id: uuid.UUID | None,
+    payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ledger record: the edge's facts plus what the cloud adds (receive time, the
-    normalised plate with its compliance codes). Everything here is hashed."""
+    normalised plate with its compliance codes). Everything here is hashed. ``payload`` is
+    ``json.loads(payload_json(item))`` when the caller has it already."""
+    if payload is None:
+        payload = json.loads(payload_json(item))
     plate = parse_plate(item.plate_text, item.plate_color)
     return {
         "v": 1,
@@ -136,11 +172,11 @@ def passage_record(
             "errors": list(plate.errors),
             "confidence": item.confidence,
         },
-        "vehicle": item.vehicle.model_dump(mode="json"),
-        "decision": item.decision.model_dump(mode="json"),
-        "images": [i.model_dump(mode="json") for i in item.images],
+        "vehicle": payload["vehicle"],
+        "decision": payload["decision"],
+        "images": payload["images"],
         "video_ref": item.video_ref,
-        "cargo": item.cargo.model_dump(mode="json") if item.cargo else None,
+        "cargo": payload["cargo"],
     }
 
 
@@ -178,16 +214,17 @@ def _ingest_once(
         for e in session.scalars(select(LedgerEvent).where(LedgerEvent.event_id.in_(ids)))
     }
     received_at = utcnow()
-    fresh: list[tuple[PassageIn, bytes]] = []
+    fresh: list[tuple[PassageIn, bytes, str]] = []
     fresh_ids: set[uuid.UUID] = set()
     decided: dict[uuid.UUID, Ack] = {}
     for item in batch.passages:
         if item.event_id in decided or item.event_id in fresh_ids:
             continue  # repeated inside the batch: acknowledged like the first occurrence
-        digest = payload_digest(item)
+        raw = payload_json(item)
+        digest = hashlib.sha256(raw.encode()).digest()
         existing = known.get(item.event_id)
         if existing is None:
-            fresh.append((item, digest))
+            fresh.append((item, digest, raw))
             fresh_ids.add(item.event_id)
         elif existing.payload_digest == digest:
             decided[item.event_id] = Ack(
@@ -197,10 +234,17 @@ def _ingest_once(
             decided[item.event_id] = Ack(item.event_id, "conflict", None, None)
     if fresh:
         head = chain.lock_head(session, site.tenant_id, site.id)
-        records = [passage_record(site, item, received_at, device_id) for item, _ in fresh]
-        appended = chain.append(session, head, records)
+        records = [
+            passage_record(site, item, received_at, device_id, json.loads(raw))
+            for item, _, raw in fresh
+        ]
+        columns = [
+            record_columns(r, item, received_at)
+            for r, (item, _, _) in zip(records, fresh, strict=True)
+        ]
+        appended = chain.append(session, head, records, columns)
         events = []
-        for (item, digest), (_record, done) in zip(fresh, appended, strict=True):
+        for (item, digest, _), (_record, done) in zip(fresh, appended, strict=True):
             events.append(
                 {
                     "tenant_id": site.tenant_id,

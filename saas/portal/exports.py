@@ -17,6 +17,7 @@ from saas.api.exports import file_response, start_export
 from saas.auth.permissions import Permission, require
 from saas.db import get_session
 from saas.errors import ApiError
+from saas.i18n import local_to_aware
 from saas.ledger import exports
 from saas.models.ledger import Export
 from saas.models.tenancy import Site
@@ -27,14 +28,6 @@ RECENT = 20
 PASSAGE_FIELDS = ("site_id", "gate", "lane", "plate", "verdict", "stage", "fuel", "direction")
 
 
-def _local_time(value: str) -> str:
-    """A ``datetime-local`` field (Beijing wall time, no offset) → aware ISO 8601."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=exports.DISPLAY_TZ)
-    return moment.isoformat()
-
-
 def _form_to_body(form: dict[str, str]) -> exports.ExportIn:
     kind = form.get("export_kind", "passages")
     flt: dict[str, Any] = {}
@@ -42,7 +35,7 @@ def _form_to_body(form: dict[str, str]) -> exports.ExportIn:
         for name in ("since", "until"):
             if form.get(name):
                 try:
-                    flt[name] = _local_time(form[name])
+                    flt[name] = local_to_aware(form[name])
                 except ValueError:
                     flt[name] = form[name]  # the filter names it in its 422
         flt.update({k: form[k] for k in PASSAGE_FIELDS if form.get(k)})

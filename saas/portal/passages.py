@@ -15,6 +15,7 @@ from saas.auth.permissions import Permission, require
 from saas.auth.principal import check_permission
 from saas.db import get_session
 from saas.errors import ApiError
+from saas.i18n import local_to_aware
 from saas.ledger import queries
 from saas.ledger.ingest import append_amendment
 from saas.models.tenancy import Site
@@ -28,17 +29,23 @@ PAGE_SIZE = 50
 def passage_list() -> str | tuple[str, int]:
     session = get_session()
     args = {k: v for k, v in request.args.items() if v and k != "cursor"}
+    query = dict(args)
     sites = list(session.scalars(select(Site).order_by(Site.name)))
     error = None
     rows: list[object] = []
     next_cursor = None
     try:
-        flt = queries.PassageFilter.model_validate(args)
+        for key in ("since", "until"):
+            if key in query:
+                query[key] = local_to_aware(query[key])
+        flt = queries.PassageFilter.model_validate(query)
         rows, next_cursor = queries.page(session, flt, PAGE_SIZE, request.args.get("cursor"))
     except ValidationError as exc:
         error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     except ApiError as exc:
         error = exc.message
+    except ValueError:
+        error = _("时间格式无效")
     status = 422 if error else 200
     return render_template(
         "portal/passages/list.html",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 from saas.models.identity import Role
 from tests.conftest import TenantFixture, csrf_from, login, make_user
 from tests.ledger.edge_helpers import make_device, passage, post_batch
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_list_detail_and_release(
@@ -31,6 +35,20 @@ def test_list_detail_and_release(
     denied = client.get("/portal/passages?verdict=DENY").get_data(as_text=True)
     assert "冀B55501" in denied
     assert client.get("/portal/passages?lane=9").status_code == 422
+    # the page's datetime-local fields carry Beijing wall time without an offset
+    window = client.get("/portal/passages?since=2020-01-01T00:00&until=2099-01-01T00:00")
+    assert window.status_code == 422  # longer than the 400-day maximum, but parsed
+    today = client.get(
+        "/portal/passages",
+        query_string={
+            "since": (datetime.now(UTC) - timedelta(hours=1))
+            .astimezone(SHANGHAI)
+            .strftime("%Y-%m-%dT%H:%M")
+        },
+    )
+    assert today.status_code == 200
+    assert "冀B55501" in today.get_data(as_text=True)
+    assert client.get("/portal/passages?since=yesterday").status_code == 422
     detail_url = f"/portal/passages/{item['event_id']}"
     detail = client.get(detail_url).get_data(as_text=True)
     assert "stage_below_minimum" in detail

@@ -199,7 +199,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_ledger_events_captured_at"), ["captured_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_ledger_events_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "ledger_heads",
@@ -496,7 +495,6 @@ def downgrade() -> None:
 
     op.drop_table("ledger_heads")
     with op.batch_alter_table("ledger_events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ledger_events_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_ledger_events_captured_at"))
 
     op.drop_table("ledger_events")
