@@ -236,10 +236,11 @@ class LedgerEvent(TenantScoped, Base):
     whatever its claimed time) and the acknowledgement a replay gets back."""
 
     __tablename__ = "ledger_events"
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "event_id", name="pk_ledger_events"),)
-    # The primary key leads with tenant_id; a second tenant index made the planner scan all of
-    # a tenant's events for each batch's dedupe look-up (bench/ledger.py: 595 ms per batch).
-    __tenant_index__ = False
+    # The key leads with event_id so a batch's dedupe look-up (``event_id IN (…)``) is an index
+    # condition; led by tenant_id, the planner scanned all of a tenant's events per batch under
+    # RLS and ingest slowed as the tenant grew (bench/ledger.py).
+    __table_args__ = (PrimaryKeyConstraint("event_id", "tenant_id", name="pk_ledger_events"),)
+    __tenant_index__ = False  # nothing looks events up by tenant alone
 
     event_id: Mapped[uuid.UUID]
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"))

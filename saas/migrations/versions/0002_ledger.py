@@ -193,7 +193,7 @@ def upgrade() -> None:
             name=op.f("fk_ledger_events_tenant_id_tenants"),
             ondelete="RESTRICT",
         ),
-        sa.PrimaryKeyConstraint("tenant_id", "event_id", name="pk_ledger_events"),
+        sa.PrimaryKeyConstraint("event_id", "tenant_id", name="pk_ledger_events"),
     )
     with op.batch_alter_table("ledger_events", schema=None) as batch_op:
         batch_op.create_index(
