@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -26,8 +25,6 @@ from edge_bridge.drivers.base import (
     DeviceNotReady,
     Display,
     EventDeduper,
-    PlateCallback,
-    PlateSource,
     ProbeResult,
     monotonic_ms,
     opt_float,
@@ -44,6 +41,7 @@ from edge_bridge.drivers.http import (
     HttpServer,
     http_request,
 )
+from edge_bridge.drivers.push import HttpPushSource
 
 log = logging.getLogger(__name__)
 JSON = "application/json; charset=utf-8"
@@ -60,7 +58,7 @@ def _secret(config: Mapping[str, Any]) -> bytes:
     return secret.encode()
 
 
-class GenericHttpSource(PlateSource):
+class GenericHttpSource(HttpPushSource):
     driver = "generic_http"
 
     def __init__(
@@ -119,31 +117,8 @@ class GenericHttpSource(PlateSource):
 
     async def probe(self) -> ProbeResult:
         if self.server is None:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((self.listen_host, self.listen_port))
-                except OSError as exc:
-                    raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
+            self._check_port_free()
         return ProbeResult(self.serial, detail="push device")
-
-    async def start(self, callback: PlateCallback) -> None:
-        self._callback = ContainedCallback(self.unique_id, callback)
-        self.server = HttpServer(
-            self._handle, self.listen_host, self.listen_port, name=self.unique_id
-        )
-        try:
-            await self.server.start()
-        except OSError as exc:
-            self.server = None
-            raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-        if self._callback is not None:
-            await self._callback.drain()
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -25,9 +24,7 @@ from edge_bridge.drivers.base import (
     DeviceNotReady,
     EventDeduper,
     Image,
-    PlateCallback,
     PlateRead,
-    PlateSource,
     ProbeResult,
     monotonic_ms,
     opt_float,
@@ -48,6 +45,7 @@ from edge_bridge.drivers.http import (
     media_type,
     parse_multipart,
 )
+from edge_bridge.drivers.push import HttpPushSource
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +104,7 @@ class IsapiDevice:
         return resp.body
 
 
-class HikvisionSource(PlateSource):
+class HikvisionSource(HttpPushSource):
     """Receives the camera's ANPR pushes on its own listener (one per camera)."""
 
     driver = "hikvision"
@@ -177,36 +175,13 @@ class HikvisionSource(PlateSource):
         if self.device is not None:
             return await self.device.probe()
         if self.server is None:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((self.listen_host, self.listen_port))
-                except OSError as exc:
-                    raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
+            self._check_port_free()
         return ProbeResult(self.serial, detail="push device; no credentials to ask it")
 
     async def snapshot(self, channel: int = 101) -> bytes:
         if self.device is None:
             raise DeviceNotReady("no credentials configured for snapshots")
         return await self.device.snapshot(channel)
-
-    async def start(self, callback: PlateCallback) -> None:
-        self._callback = ContainedCallback(self.unique_id, callback)
-        self.server = HttpServer(
-            self._handle, self.listen_host, self.listen_port, name=self.unique_id
-        )
-        try:
-            await self.server.start()
-        except OSError as exc:
-            self.server = None
-            raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-        if self._callback is not None:
-            await self._callback.drain()
 
     def _bad(self, request: HttpRequest, why: str) -> HttpResponse:
         log.warning("%s: malformed push from %s: %s", self.unique_id, request.peer, why)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,9 +28,7 @@ from edge_bridge.drivers.base import (
     Display,
     EventDeduper,
     GateDecision,
-    PlateCallback,
     PlateRead,
-    PlateSource,
     ProbeResult,
     monotonic_ms,
     opt_float,
@@ -49,6 +46,7 @@ from edge_bridge.drivers.http import (
     form_fields,
     media_type,
 )
+from edge_bridge.drivers.push import HttpPushSource
 from edge_bridge.drivers.vzenith import protocol
 from edge_bridge.drivers.vzenith.protocol import PayloadError
 
@@ -141,7 +139,7 @@ class VzenithHub:
 DEFAULT_HUB = VzenithHub()
 
 
-class VzenithSource(PlateSource):
+class VzenithSource(HttpPushSource):
     """HTTP push receiver for one camera (one listener per camera keeps lanes independent)."""
 
     driver = "vzenith"
@@ -218,31 +216,8 @@ class VzenithSource(PlateSource):
         """A push device can't be asked; check that our listening port is free instead."""
         if self.server is not None:
             return ProbeResult(self.serial, detail="listening")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((self.listen_host, self.listen_port))
-            except OSError as exc:
-                raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
+        self._check_port_free()
         return ProbeResult(self.serial, detail="port free; serial checked on first push")
-
-    async def start(self, callback: PlateCallback) -> None:
-        self._callback = ContainedCallback(self.unique_id, callback)
-        self.server = HttpServer(
-            self._handle, self.listen_host, self.listen_port, name=self.unique_id
-        )
-        try:
-            await self.server.start()
-        except OSError as exc:
-            self.server = None
-            raise DeviceNotReady(f"cannot listen on {self.listen_port}: {exc}") from exc
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-            self.server = None
-        if self._callback is not None:
-            await self._callback.drain()
 
     # ------------------------------------------------------------ request handling
 
