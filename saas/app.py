@@ -9,7 +9,18 @@ from saas.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from saas import auth, db, errors, i18n, jobs, migrate_cli, redis_conn, security, storage
+    from saas import (
+        auth,
+        db,
+        edge_hub,
+        errors,
+        i18n,
+        jobs,
+        migrate_cli,
+        redis_conn,
+        security,
+        storage,
+    )
     from saas.api import init_app as init_api
     from saas.console import init_app as init_console
     from saas.ledger import cli as ledger_cli
@@ -32,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     migrate_cli.init_app(app)
     ledger_cli.init_app(app)
     jobs.init_app(app)  # RQ queues on the app's Redis; `cleangate worker`
+    edge_hub.init_app(app)  # snapshot change notices; `cleangate hub`
 
     # Registration points of the packages that build on saas (before the API blueprint is
     # registered, so their routes join /api/v1 and its OpenAPI document).

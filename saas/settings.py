@@ -55,6 +55,7 @@ class Settings:
     secret_key: str = ""
     ledger_signing_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
+    edge_hub_url: str = "ws://127.0.0.1:8765/"
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
@@ -125,6 +126,7 @@ class Settings:
             "secret_key": secret_key,
             "ledger_signing_key": env.get("LEDGER_SIGNING_KEY", "").strip(),
             "base_url": env.get("CLEANGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            "edge_hub_url": env.get("EDGE_HUB_URL", "ws://127.0.0.1:8765/").strip(),
             "oidc_issuer": env.get("OIDC_ISSUER") or None,
             "oidc_client_id": env.get("OIDC_CLIENT_ID") or None,
             "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import current_app, g, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
@@ -13,11 +11,9 @@ from saas.api.openapi import parse_body
 from saas.auth.devices import device_required
 from saas.db import get_session
 from saas.errors import ApiError, NotFound
+from saas.ledger.images import MAX_IMAGE_BYTES, ImageRejected, store_image
 from saas.ledger.ingest import PassageBatch, ingest_passages
 from saas.models.tenancy import Site
-
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-IMAGE_TYPES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png")}
 
 
 class AckOut(BaseModel):
@@ -34,17 +30,6 @@ class AcksOut(BaseModel):
 class ImageStored(BaseModel):
     key: str
     sha256: str
-
-
-def image_key(tenant_id: object, site_id: object, sha256: str, ext: str) -> str:
-    return f"t/{tenant_id}/s/{site_id}/img/{sha256[:2]}/{sha256}.{ext}"
-
-
-def sniff_image(data: bytes) -> tuple[str, str] | None:
-    for magic, kind in IMAGE_TYPES.items():
-        if data.startswith(magic):
-            return kind
-    return None
 
 
 @registry.route(
@@ -84,31 +69,19 @@ def post_passages() -> ResponseReturnValue:
 @device_required
 def put_image(sha256: str) -> ResponseReturnValue:
     """Content-addressed and idempotent; stored only if the bytes hash to the name."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise ApiError(
-            422,
-            "validation_failed",
-            "图片名必须是 SHA-256",
-            {"fields": {"sha256": "64 lowercase hex characters"}},
-        )
     if (request.content_length or 0) > MAX_IMAGE_BYTES:
         raise ApiError(413, "payload_too_large", "图片超过 5 MB")
     data = request.get_data(cache=False)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(413, "payload_too_large", "图片超过 5 MB")
-    kind = sniff_image(data)
-    if kind is None:
-        raise ApiError(415, "unsupported_media_type", "只接受 JPEG 或 PNG 图片")
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ApiError(
-            422,
-            "sha256_mismatch",
-            "图片内容与 SHA-256 不符",
-            {"fields": {"sha256": "does not match the body"}},
-        )
-    content_type, ext = kind
-    key = image_key(g.device.tenant_id, g.device.site_id, sha256, ext)
     storage = current_app.extensions["cleangate.storage"]
-    if not storage.exists(key):
-        storage.put(key, data, content_type)
+    try:
+        key = store_image(storage, g.device.tenant_id, g.device.site_id, sha256, data)
+    except ImageRejected as exc:
+        status = {"payload_too_large": 413, "unsupported_media_type": 415}.get(exc.code, 422)
+        fields = {"sha256": str(exc)} if status == 422 else None
+        raise ApiError(
+            status,
+            "validation_failed" if exc.code == "invalid_name" else exc.code,
+            str(exc),
+            {"fields": fields} if fields else None,
+        ) from None
     return {"key": key, "sha256": sha256}, 201

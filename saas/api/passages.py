@@ -166,7 +166,7 @@ def get_passage(event_id: uuid.UUID) -> ResponseReturnValue:
 )
 def get_passage_image(event_id: uuid.UUID, sha256: str) -> ResponseReturnValue:
     """Only images the (tenant-scoped) record names are served."""
-    from saas.api.edge import image_key
+    from saas.ledger.images import image_key
 
     row = get_passage_or_404(event_id)
     refs = {i["sha256"]: i for i in json.loads(row.record).get("images", [])}

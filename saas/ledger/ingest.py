@@ -70,6 +70,16 @@ class CargoIn(Strict):
     destination: Annotated[str | None, Field(max_length=200)] = None
 
 
+class ManualIn(Strict):
+    """A guard's hand on the passage: opened it (with a reason), typed the plate the camera
+    could not read, or a release ordered from the portal and carried out by the bridge."""
+
+    action: Literal["release", "typed", "remote_release"]
+    operator: Annotated[str, Field(min_length=1, max_length=100)]
+    reason: Annotated[str | None, Field(max_length=300)] = None
+    amends_event_id: uuid.UUID | None = None
+
+
 class PassageIn(Strict):
     event_id: uuid.UUID
     captured_at: AwareDatetime
@@ -84,6 +94,7 @@ class PassageIn(Strict):
     images: Annotated[list[ImageRef], Field(max_length=4)] = []
     video_ref: Annotated[str | None, Field(max_length=300)] = None
     cargo: CargoIn | None = None
+    manual: ManualIn | None = None
 
 
 class PassageBatch(Strict):
@@ -110,7 +121,9 @@ def payload_json(item: PassageIn) -> str:
     """pydantic's JSON of the validated model: fields in declaration order, so equal content
     gives equal text. Computed once per passage; it identifies the payload for replay
     detection and is the source of the record's nested parts."""
-    return item.model_dump_json()
+    # ``manual`` joined the model later: left out when absent, so the digest of an event
+    # stored before it existed is unchanged and its replay still reads as a duplicate.
+    return item.model_dump_json(exclude={"manual"} if item.manual is None else None)
 
 
 def payload_digest(item: PassageIn) -> bytes:
@@ -177,6 +190,7 @@ def passage_record(
         "images": payload["images"],
         "video_ref": item.video_ref,
         "cargo": payload["cargo"],
+        **({"manual": payload["manual"]} if item.manual is not None else {}),
     }
 
 

@@ -45,6 +45,7 @@ from saas.compliance import (
 )
 from saas.db import utcnow
 from saas.errors import ApiError, NotFound, validation_error
+from saas.ledger.images import sniff_image
 from saas.models.ledger import (
     Carrier,
     InPlantVehicle,
@@ -76,9 +77,6 @@ VERIFICATION_LABELS: dict[str, tuple[str, str]] = {
 }
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
-_IMAGE_MAGIC = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png")}
-
-
 # --- field validators (the 422 reason carries the compliance error codes) ----------------------
 
 
@@ -971,14 +969,6 @@ def reactivate_record(
 
 
 # --- document images -----------------------------------------------------------------------------
-
-
-def sniff_image(data: bytes) -> tuple[str, str] | None:
-    """(content type, extension) from the magic bytes; the client's Content-Type is not trusted."""
-    for magic, kind in _IMAGE_MAGIC.items():
-        if data.startswith(magic):
-            return kind
-    return None
 
 
 def document_key(tenant_id: uuid.UUID, site_id: uuid.UUID, data: bytes, ext: str) -> str:

@@ -1,0 +1,63 @@
+"""Tell the hubs when a site's snapshot changed, from wherever the change was made.
+
+A session listener collects the sites of every flushed row of a snapshot model (registries,
+black/white lists; policies, alerts and bookings register here as they arrive) and publishes
+``bus.notify_site_changed`` once per site *after* COMMIT — never for a rolled-back change.
+Portal forms, the API, imports and jobs are all covered without each remembering to call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import redis
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from saas.edge_hub import bus
+from saas.models.ledger import InPlantVehicle, NonRoadMachinery, TransportVehicle, VehicleListEntry
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_MODELS: dict[type, str] = {
+    TransportVehicle: "registry",
+    InPlantVehicle: "registry",
+    NonRoadMachinery: "registry",
+    VehicleListEntry: "lists",
+}
+_KEY = "cleangate.snapshot_changes"
+
+
+def register_model(model: type, what: str) -> None:
+    """Add a model whose rows (with ``tenant_id`` and ``site_id``) feed the snapshot."""
+    SNAPSHOT_MODELS[model] = what
+
+
+def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
+    pending: dict[tuple[uuid.UUID, uuid.UUID], set[str]] = session.info.setdefault(_KEY, {})
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        what = SNAPSHOT_MODELS.get(type(obj))
+        if what is None:
+            continue
+        tenant_id, site_id = getattr(obj, "tenant_id", None), getattr(obj, "site_id", None)
+        if tenant_id is not None and site_id is not None:
+            pending.setdefault((tenant_id, site_id), set()).add(what)
+
+
+def install(factory: sessionmaker[Session], client: redis.Redis) -> None:
+    def after_commit(session: Session) -> None:
+        pending = session.info.pop(_KEY, None)
+        for (tenant_id, site_id), whats in (pending or {}).items():
+            try:
+                bus.notify_site_changed(client, tenant_id, site_id, ",".join(sorted(whats)))
+            except redis.RedisError:  # the data is committed; bridges resync on reconnect
+                log.exception("could not notify hubs of a change at site %s", site_id)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(_KEY, None)
+
+    event.listen(factory, "before_flush", _collect)
+    event.listen(factory, "after_commit", after_commit)
+    event.listen(factory, "after_soft_rollback", lambda s, _t: after_rollback(s))

@@ -1,0 +1,137 @@
+"""Build a site's snapshot body (saas/compliance/snapshot.py) from the database.
+
+Policy and alert: until the alert/policy board work lands (issue 6) a site decides on the
+built-in template for its rating — A/引领性 ``ordinary_baseline``, B ``b_enterprise``, C and
+below ``c_enterprise``, coking ``coking_ule`` — with no alert in force. Bookings are empty until
+the mini-program's visitor bookings exist (issue 8). Both replace only ``site_policy`` /
+``site_alert`` / ``site_bookings`` here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from saas.compliance import load_template
+from saas.db import utcnow
+from saas.ledger.chain import iso
+from saas.models.ledger import (
+    InPlantVehicle,
+    NonRoadMachinery,
+    TransportVehicle,
+    VehicleListEntry,
+)
+from saas.models.tenancy import Site
+
+
+def site_policy(site: Site) -> dict[str, Any]:
+    rating = (site.rating or "").upper()
+    if "焦" in (site.industry or "") or site.industry == "coking":
+        name = "coking_ule"
+    elif rating.startswith("A") or "引领" in rating:
+        name = "ordinary_baseline"
+    elif rating.startswith("B"):
+        name = "b_enterprise"
+    else:
+        name = "c_enterprise"
+    return load_template(name).to_dict()
+
+
+def site_alert(site: Site) -> dict[str, Any]:
+    return {"level": "none", "since": None, "id": None}
+
+
+def site_bookings(session: Session, site: Site, now: datetime) -> list[dict[str, Any]]:
+    return []
+
+
+def _d(value: object) -> str | None:
+    return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
+
+
+def build(session: Session, site_id: uuid.UUID) -> dict[str, Any]:
+    """The body for one site, read in the caller's tenant context."""
+    site = session.get(Site, site_id)
+    if site is None:
+        raise LookupError(f"site {site_id} not found")
+    now = utcnow()
+    registry: dict[str, dict[str, Any]] = {}
+    for tv in session.scalars(
+        select(TransportVehicle).where(
+            TransportVehicle.site_id == site_id, TransportVehicle.active.is_(True)
+        )
+    ):
+        registry[tv.plate] = {
+            "vehicle_type": tv.vehicle_type,
+            "fuel_type": tv.fuel_type,
+            "emission_stage": tv.emission_stage,
+            "registration_date": _d(tv.registration_date),
+            "vin": tv.vin,
+            "category": tv.category or "transport",
+        }
+    for ip in session.scalars(
+        select(InPlantVehicle).where(
+            InPlantVehicle.site_id == site_id,
+            InPlantVehicle.active.is_(True),
+            InPlantVehicle.plate.is_not(None),
+        )
+    ):
+        registry.setdefault(
+            ip.plate or "",
+            {
+                "vehicle_type": None,
+                "fuel_type": ip.fuel_type,
+                "emission_stage": ip.emission_stage,
+                "registration_date": _d(ip.registration_date),
+                "vin": ip.vin,
+                "category": "in_plant",
+            },
+        )
+    for nr in session.scalars(
+        select(NonRoadMachinery).where(
+            NonRoadMachinery.site_id == site_id,
+            NonRoadMachinery.active.is_(True),
+            NonRoadMachinery.plate.is_not(None),
+        )
+    ):
+        registry.setdefault(
+            nr.plate or "",
+            {
+                "vehicle_type": None,
+                "fuel_type": nr.fuel_type,
+                "emission_stage": None,
+                "registration_date": None,
+                "vin": None,
+                "category": "in_plant",
+            },
+        )
+    black: dict[str, dict[str, Any]] = {}
+    white: dict[str, dict[str, Any]] = {}
+    for entry in session.scalars(
+        select(VehicleListEntry).where(
+            VehicleListEntry.site_id == site_id,
+            VehicleListEntry.revoked_at.is_(None),
+            or_(VehicleListEntry.valid_to.is_(None), VehicleListEntry.valid_to > now),
+        )
+    ):
+        item: dict[str, Any] = {
+            "reason": entry.reason,
+            "valid_from": iso(entry.valid_from),
+            "valid_to": iso(entry.valid_to) if entry.valid_to else None,
+        }
+        if entry.list_kind == "black":
+            black[entry.plate] = item
+        else:
+            white[entry.plate] = {**item, "exemption": entry.exemption}
+    return {
+        "policy": site_policy(site),
+        "alert": site_alert(site),
+        "registry": registry,
+        "black": black,
+        "white": white,
+        "bookings": site_bookings(session, site, now),
+    }
