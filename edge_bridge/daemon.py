@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,23 @@ class Daemon:
                 self.config.web_host,
                 self.config.web_port,
                 self.config.web_users,
+                secret=self._web_secret(),
             )
             await self.web.start()
             log.info("local pages on %s", self.web.url)
+
+    def _web_secret(self) -> bytes:
+        """Session-signing key kept in the state directory, so a restart (or a crash) does not
+        log every guard out."""
+        path = self.config.state_dir / "web.secret"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            secret = os.urandom(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secret)
+            return secret
 
     async def stop(self) -> None:
         await self.link.stop()

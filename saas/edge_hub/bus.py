@@ -14,6 +14,8 @@ Keys and channels (all JSON):
 ``edge:commands``                channel: one command for one device
 ``edge:command:<command id>``    key: the command and its state (sent, ok, failed, offline)
 ``edge:feed:<site id>``          channel: passages as they are committed (board live feeds)
+``edge:snapshot:<site id>``      key: the site's current snapshot ``{version, body}``, rebuilt by
+                                 the hub that handles a change notice
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ CHANGES = "edge:changes"
 COMMANDS = "edge:commands"
 PRESENCE_TTL_SECONDS = 120  # a hub refreshes presence every 20 s; a dead hub's entries expire
 COMMAND_TTL_SECONDS = 3600
+SNAPSHOT_TTL_SECONDS = 24 * 3600
 ACTIONS = ("open_barrier", "show_text", "resync")
 
 
@@ -39,6 +42,10 @@ def presence_key(device_id: uuid.UUID | str) -> str:
 
 def command_key(command_id: str) -> str:
     return f"edge:command:{command_id}"
+
+
+def snapshot_key(site_id: uuid.UUID | str) -> str:
+    return f"edge:snapshot:{site_id}"
 
 
 def feed_channel(site_id: uuid.UUID | str) -> str:

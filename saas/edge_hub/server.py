@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask
 from pydantic import ValidationError
+from sqlalchemy import update
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -175,6 +176,7 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listener: threading.Thread | None = None
         self._changing: set[uuid.UUID] = set()
+        self._seen: set[uuid.UUID] = set()  # last_seen_at to write on the next presence round
         self.stats = {"connections": 0, "auth_failures": 0, "passages": 0, "frames": 0}
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -212,6 +214,9 @@ class Hub:
             task.cancel()
         for bridge in list(self.bridges.values()):
             await self.run_db(bus.mark_offline, self.redis, bridge.device_id, self.name)
+            self._seen.add(bridge.device_id)
+        with contextlib.suppress(Exception):
+            await self.run_db(self._record_last_seen, list(self._seen))
         if self._listener is not None:
             self._listener.join(timeout=5)
         self.executor.shutdown(wait=True, cancel_futures=False)
@@ -267,7 +272,7 @@ class Hub:
 
     def _disconnected(self, device_id: uuid.UUID) -> None:
         bus.mark_offline(self.redis, device_id, self.name)
-        self._touch_device(device_id)
+        self._seen.add(device_id)
 
     async def _authenticate(self, ws: ServerConnection) -> Bridge | None:
         nonce = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -355,12 +360,16 @@ class Hub:
             audit.record(session, event, tenant_id=tenant_id, actor_label=label, details=details)
             session.commit()
 
-    def _touch_device(self, device_id: uuid.UUID) -> None:
+    def _record_last_seen(self, ids: list[uuid.UUID]) -> None:
+        """``edge_devices.last_seen_at`` for many bridges in one statement (a reconnect storm
+        must not become a thousand single-row commits)."""
+        if not ids:
+            return
         with system_context("hub presence"), self.db.sessionmaker() as session:
-            device = session.get(EdgeDevice, device_id)
-            if device is not None:
-                device.last_seen_at = utcnow()
-                session.commit()
+            session.execute(
+                update(EdgeDevice).where(EdgeDevice.id.in_(ids)).values(last_seen_at=utcnow())
+            )
+            session.commit()
 
     # --- messages ------------------------------------------------------------------------
 
@@ -418,20 +427,18 @@ class Hub:
         if bridge.snapshot_version != version:
             await bridge.send({"type": "snapshot", "version": version, "body": body})
         await self.run_db(
-            lambda: (
-                bus.set_presence(
-                    self.redis,
-                    bridge.device_id,
-                    online=1,
-                    hub=self.name,
-                    connected_at=bridge.connected_at,
-                    outbox_depth=message.get("outbox_depth"),
-                    clock_skew_ms=skew_ms,
-                    software_version=str(message.get("software_version", ""))[:40],
-                ),
-                self._touch_device(bridge.device_id),
+            lambda: bus.set_presence(
+                self.redis,
+                bridge.device_id,
+                online=1,
+                hub=self.name,
+                connected_at=bridge.connected_at,
+                outbox_depth=message.get("outbox_depth"),
+                clock_skew_ms=skew_ms,
+                software_version=str(message.get("software_version", ""))[:40],
             )
         )
+        self._seen.add(bridge.device_id)
 
     async def _on_passages(self, bridge: Bridge, message: dict[str, Any]) -> None:
         batch_no = message.get("batch")
@@ -609,10 +616,32 @@ class Hub:
         async with lock:
             cached = self.snapshots.get(bridge.site_id)
             if cached is None or refresh:
-                body = await self.run_db(self._build_snapshot, bridge.tenant_id, bridge.site_id)
-                cached = (body, snap.version(body))
+                cached = await self.run_db(
+                    self._load_snapshot, bridge.tenant_id, bridge.site_id, refresh
+                )
                 self.snapshots[bridge.site_id] = cached
             return cached
+
+    def _load_snapshot(
+        self, tenant_id: uuid.UUID, site_id: uuid.UUID, refresh: bool
+    ) -> tuple[dict[str, Any], str]:
+        """From the shared Redis cache (any hub built it), else built from the database and
+        cached: after a hub restart a thousand bridges cost a thousand GETs, not the queries."""
+        key = bus.snapshot_key(site_id)
+        if not refresh:
+            raw = self.redis.get(key)
+            if raw is not None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    stored = json.loads(raw)
+                    return stored["body"], str(stored["version"])
+        body = self._build_snapshot(tenant_id, site_id)
+        version = snap.version(body)
+        self.redis.set(
+            key,
+            json.dumps({"version": version, "body": body}, ensure_ascii=False),
+            ex=bus.SNAPSHOT_TTL_SECONDS,
+        )
+        return body, version
 
     def _build_snapshot(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> dict[str, Any]:
         with tenant_context(tenant_id), self.db.sessionmaker() as session:
@@ -717,9 +746,11 @@ class Hub:
         while True:
             await asyncio.sleep(self.presence_interval)
             ids = list(self.bridges)
-            if ids:
-                with contextlib.suppress(Exception):
+            seen, self._seen = list(self._seen | set(ids)), set()
+            with contextlib.suppress(Exception):
+                if ids:
                     await self.run_db(self._refresh_presence, ids)
+                await self.run_db(self._record_last_seen, seen)
 
     def _refresh_presence(self, ids: list[uuid.UUID]) -> None:
         pipe = self.redis.pipeline(transaction=False)

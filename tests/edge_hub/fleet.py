@@ -90,6 +90,9 @@ async def main(spec_path: str) -> None:
             print(f"offline {time.monotonic()}", flush=True)
         for n, bridge in enumerate(bridges):
             bridge.put(count, n * 1000 + phase * 100)
+        while not all(b.state.online for b in bridges):
+            await asyncio.sleep(0.1)
+        print(f"online {phase} {time.monotonic()}", flush=True)
         while not all(b.state.online and b.outbox.depth() == 0 for b in bridges):
             await asyncio.sleep(0.1)
         print(f"drained {phase} {time.monotonic()}", flush=True)

@@ -128,6 +128,16 @@ def ledger_event_ids(app: Flask, tenant_id: uuid.UUID, site_id: uuid.UUID) -> li
         )
 
 
+def ledger_records(app: Flask, tenant_id: uuid.UUID, site_id: uuid.UUID) -> list[dict[str, Any]]:
+    with tenant_context(tenant_id), get_database(app).sessionmaker() as session:
+        return [
+            json.loads(r)
+            for r in session.scalars(
+                select(Passage.record).where(Passage.site_id == site_id).order_by(Passage.seq)
+            )
+        ]
+
+
 def ledger_count(app: Flask, tenant_id: uuid.UUID, site_id: uuid.UUID) -> int:
     with tenant_context(tenant_id), get_database(app).sessionmaker() as session:
         return int(
