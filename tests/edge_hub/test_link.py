@@ -287,3 +287,62 @@ def test_a_malformed_camera_push_gets_400_and_the_lane_keeps_working(
             await daemon.stop()
 
     asyncio.run(push_garbage_then_a_truck())
+
+
+def test_the_guard_console_releases_through_the_real_daemon(
+    app: Flask, tenant_a: TenantFixture, tmp_path: Path
+) -> None:
+    """Offline box, local pages on: the board says 离线运行; a guard logs in and releases a
+    denied truck with a reason; the barrier opens and the release is a ledger record."""
+    from edge_bridge.web import hash_password
+    from tests.edge.test_web import Browser, csrf_of
+
+    device = make_device(app, tenant_a.tenant_id, tenant_a.site_id)
+    port = free_port()
+    box = make_box(
+        tmp_path / "box",
+        device,
+        f"ws://127.0.0.1:{port}/",
+        SIM_LANES,
+        web_port=free_port(),
+    )
+    box.config_path.write_text(
+        box.config_path.read_text().replace(
+            "[web]\n", f'[web]\nusers = {{ guard1 = "{hash_password("guard-password")}" }}\n'
+        )
+    )
+
+    async def guard() -> None:
+        daemon = _daemon(box.config_path)
+        await daemon.start()
+        try:
+            await daemon.supervisor.wait_started(5)
+            assert await _camera(daemon).emit(YELLOW_TRUCK) is not None
+            browser = Browser(daemon.web.url)
+            board = await browser.get("/board")
+            assert "离线运行" in board.body.decode()
+            assert "冀B77777" not in board.body.decode()  # public: masked
+            assert (await browser.login("guard1", "guard-password")).status == 303
+            csrf = csrf_of(await browser.get("/"))
+            answer = await browser.post(
+                "/lanes/1/01/release", {"csrf": csrf, "reason": "司机持纸质排放证明"}
+            )
+            assert answer.status == 303
+            assert _barrier(daemon).events[-1] == ("open", "人工放行: 司机持纸质排放证明")
+            assert daemon.outbox.depth() == 2
+            hub = await asyncio.to_thread(lambda: HubThread(app, port=port).start())
+            try:
+                await wait_for(lambda: daemon.outbox.depth() == 0, timeout=30)
+            finally:
+                await asyncio.to_thread(hub.stop)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(guard())
+    records = ledger_records(app, tenant_a.tenant_id, tenant_a.site_id)
+    release = records[-1]
+    assert release["manual"]["action"] == "release"
+    assert release["manual"]["operator"] == "guard1"
+    assert release["manual"]["amends_event_id"] == records[0]["event_id"]
+    assert release["decision"]["verdict"] == "ALLOW"
+    assert release["plate"]["normalized"] == "冀B77777"
