@@ -175,6 +175,9 @@ class Cloud:
             "DATABASE_URL": self.db["app"],
             "CLEANGATE_VAR_DIR": str(self.tmp / "var"),
         }
+        redis_url = os.environ.get("CLEANGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+        if redis_reachable(redis_url):
+            env["REDIS_URL"] = redis_url  # as in production; else the embedded substitute
         self.hub = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "cleangate"),
@@ -205,6 +208,15 @@ class Cloud:
         drop_database(self.db["name"])
 
 
+def redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
 def wait_port(port: int, proc: subprocess.Popen[Any], timeout: float = 60) -> None:
     import socket
 
@@ -230,6 +242,7 @@ def start_fleets(
     tmp: Path, hub_url: str, bridges: list[dict[str, Any]], **spec: Any
 ) -> list[subprocess.Popen[str]]:
     procs = []
+    tmp.mkdir(parents=True, exist_ok=True)
     for n in range(FLEET_PROCESSES):
         part = bridges[n::FLEET_PROCESSES]
         if not part:

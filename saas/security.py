@@ -35,6 +35,8 @@ def init_app(app: Flask, *, production: bool) -> None:
         view = app.view_functions.get(request.endpoint or "")
         if getattr(view, "device_authenticated", False):
             return  # signed by the device's key; cookies are never consulted
+        if getattr(view, "csrf_exempt", False):
+            return  # the credential is in the body (edge pairing code); cookies are not used
         if request.endpoint in app.config.get("CSRF_EXEMPT_ENDPOINTS", set()):
             return
         csrf.protect()

@@ -12,10 +12,14 @@ Keys and channels (all JSON):
 ``edge:changes``                 channel: ``{tenant_id, site_id, what}`` — a site's snapshot
                                  (policy, alert, registry, lists, bookings) changed
 ``edge:commands``                channel: one command for one device
+``edge:devices``                 channel: ``{device_id}`` — revoked or re-paired: the hub holding
+                                 it drops the connection, which must authenticate again
 ``edge:command:<command id>``    key: the command and its state (sent, ok, failed, offline)
 ``edge:feed:<site id>``          channel: passages as they are committed (board live feeds)
-``edge:snapshot:<site id>``      key: the site's current snapshot ``{version, body}``, rebuilt by
-                                 the hub that handles a change notice
+``edge:snapshot:<site id>``      key: the version of the site's current snapshot (deleted by a
+                                 change notice; rebuilt by the first hub that needs it)
+``edge:snapshot:<site>:<ver>``   key: that version's body (content-addressed, immutable), so a
+                                 hub can diff an old version against a new one
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import redis
 
 CHANGES = "edge:changes"
 COMMANDS = "edge:commands"
+DEVICES = "edge:devices"
 PRESENCE_TTL_SECONDS = 120  # a hub refreshes presence every 20 s; a dead hub's entries expire
 COMMAND_TTL_SECONDS = 3600
 SNAPSHOT_TTL_SECONDS = 24 * 3600
@@ -46,6 +51,10 @@ def command_key(command_id: str) -> str:
 
 def snapshot_key(site_id: uuid.UUID | str) -> str:
     return f"edge:snapshot:{site_id}"
+
+
+def snapshot_body_key(site_id: uuid.UUID | str, version: str) -> str:
+    return f"edge:snapshot:{site_id}:{version}"
 
 
 def feed_channel(site_id: uuid.UUID | str) -> str:
@@ -118,9 +127,18 @@ def notify_site_changed(
 ) -> None:
     """Call after COMMIT of anything in a site's snapshot (policy, alert, registry, lists,
     bookings): the hubs holding that site's bridges push the change within seconds."""
-    client.publish(
+    pipe = client.pipeline()
+    pipe.delete(snapshot_key(site_id))  # the cached version is stale now
+    pipe.publish(
         CHANGES, json.dumps({"tenant_id": str(tenant_id), "site_id": str(site_id), "what": what})
     )
+    pipe.execute()
+
+
+def notify_device_changed(client: redis.Redis, device_id: uuid.UUID | str) -> None:
+    """Call after COMMIT of a revoke or a re-pairing: an open connection authenticated with the
+    old status or key is closed at once (4403) instead of living on until it drops."""
+    client.publish(DEVICES, json.dumps({"device_id": str(device_id)}))
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -168,8 +168,7 @@ class Hub:
         self.bridges: dict[uuid.UUID, Bridge] = {}
         self.by_site: dict[uuid.UUID, set[Bridge]] = {}
         self.batchers: dict[uuid.UUID, SiteBatcher] = {}
-        self.snapshots: dict[uuid.UUID, tuple[dict[str, Any], str]] = {}
-        self.snapshot_locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self.versions: dict[uuid.UUID, str] = {}  # site -> current snapshot version
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -412,7 +411,7 @@ class Hub:
             edge_clock = datetime.fromisoformat(str(message["clock"]))
             skew_ms = int((datetime.now(UTC) - edge_clock).total_seconds() * 1000)
         bridge.snapshot_version = message.get("snapshot_version")
-        body, version = await self.site_snapshot(bridge)
+        version = await self.site_version(bridge)
         await bridge.send(
             {
                 "type": "welcome",
@@ -425,6 +424,7 @@ class Hub:
             }
         )
         if bridge.snapshot_version != version:
+            body, version = await self.site_snapshot(bridge)
             await bridge.send({"type": "snapshot", "version": version, "body": body})
         await self.run_db(
             lambda: bus.set_presence(
@@ -608,40 +608,64 @@ class Hub:
         )
 
     # --- snapshots -----------------------------------------------------------------------
+    #
+    # The hub keeps only each site's current version in memory (10 000 sites x a policy
+    # document would be most of its memory); bodies live in Redis, content-addressed.
+
+    async def site_version(self, bridge: Bridge) -> str:
+        version = self.versions.get(bridge.site_id)
+        if version is None:
+            version = await self.run_db(self._current_version, bridge.tenant_id, bridge.site_id)
+            self.versions[bridge.site_id] = version
+        return version
 
     async def site_snapshot(
         self, bridge: Bridge, *, refresh: bool = False
     ) -> tuple[dict[str, Any], str]:
-        lock = self.snapshot_locks.setdefault(bridge.site_id, asyncio.Lock())
-        async with lock:
-            cached = self.snapshots.get(bridge.site_id)
-            if cached is None or refresh:
-                cached = await self.run_db(
-                    self._load_snapshot, bridge.tenant_id, bridge.site_id, refresh
-                )
-                self.snapshots[bridge.site_id] = cached
-            return cached
+        body, version = await self.run_db(
+            self._load_snapshot, bridge.tenant_id, bridge.site_id, refresh
+        )
+        self.versions[bridge.site_id] = version
+        return body, version
+
+    def _current_version(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> str:
+        raw = self.redis.get(bus.snapshot_key(site_id))
+        if raw is not None:
+            return str(raw.decode())
+        return self._load_snapshot(tenant_id, site_id, True)[1]
 
     def _load_snapshot(
         self, tenant_id: uuid.UUID, site_id: uuid.UUID, refresh: bool
     ) -> tuple[dict[str, Any], str]:
-        """From the shared Redis cache (any hub built it), else built from the database and
-        cached: after a hub restart a thousand bridges cost a thousand GETs, not the queries."""
-        key = bus.snapshot_key(site_id)
+        """The current body: from Redis (whichever hub built it), else built from the database
+        and stored. After a hub restart a thousand bridges cost GETs, not queries."""
         if not refresh:
-            raw = self.redis.get(key)
-            if raw is not None:
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    stored = json.loads(raw)
-                    return stored["body"], str(stored["version"])
+            version = self.redis.get(bus.snapshot_key(site_id))
+            if version is not None:
+                body = self._stored_body(site_id, version.decode())
+                if body is not None:
+                    return body, version.decode()
         body = self._build_snapshot(tenant_id, site_id)
         version = snap.version(body)
-        self.redis.set(
-            key,
-            json.dumps({"version": version, "body": body}, ensure_ascii=False),
+        pipe = self.redis.pipeline()
+        pipe.set(
+            bus.snapshot_body_key(site_id, version),
+            json.dumps(body, ensure_ascii=False),
             ex=bus.SNAPSHOT_TTL_SECONDS,
         )
+        pipe.set(bus.snapshot_key(site_id), version, ex=bus.SNAPSHOT_TTL_SECONDS)
+        pipe.execute()
         return body, version
+
+    def _stored_body(self, site_id: uuid.UUID, version: str) -> dict[str, Any] | None:
+        raw = self.redis.get(bus.snapshot_body_key(site_id, version))
+        if raw is None:
+            return None
+        try:
+            body: dict[str, Any] = json.loads(raw)
+        except ValueError:
+            return None
+        return body
 
     def _build_snapshot(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> dict[str, Any]:
         with tenant_context(tenant_id), self.db.sessionmaker() as session:
@@ -650,17 +674,19 @@ class Hub:
     async def site_changed(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> None:
         """Rebuild the site's snapshot and push a delta to its bridges on this hub."""
         bridges = list(self.by_site.get(site_id, ()))
+        old_version = self.versions.pop(site_id, None)
         if not bridges:
-            self.snapshots.pop(site_id, None)  # rebuilt on the next connection
             return
-        old = self.snapshots.get(site_id)
         body, version = await self.site_snapshot(bridges[0], refresh=True)
-        changes = snap.diff(old[0], body) if old is not None else None
+        old = None
+        if old_version is not None and old_version != version:
+            old = await self.run_db(self._stored_body, site_id, old_version)
+        changes = snap.diff(old, body) if old is not None else None
         for bridge in bridges:
-            if old is not None and changes is not None and bridge.snapshot_version == old[1]:
+            if changes is not None and bridge.snapshot_version == old_version:
                 message = {
                     "type": "delta",
-                    "base_version": old[1],
+                    "base_version": old_version,
                     "version": version,
                     "changes": changes,
                 }
@@ -678,7 +704,7 @@ class Hub:
         while not self._stop.is_set():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(bus.CHANGES, bus.COMMANDS)
+                pubsub.subscribe(bus.CHANGES, bus.COMMANDS, bus.DEVICES)
                 backoff = 1.0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -707,6 +733,11 @@ class Hub:
                     uuid.UUID(message["tenant_id"]), uuid.UUID(message["site_id"])
                 )
             )
+        elif channel == bus.DEVICES:
+            bridge = self.bridges.get(uuid.UUID(message["device_id"]))
+            if bridge is not None:
+                self._forget(bridge)
+                self._spawn(bridge.ws.close(CLOSE_REVOKED, "device revoked or re-paired"))
         elif channel == bus.COMMANDS:
             bridge = self.bridges.get(uuid.UUID(message["device_id"]))
             if bridge is not None:

@@ -180,17 +180,26 @@ class RegistryChange(TenantScoped, Base):
 
 
 class EdgeDevice(TenantScoped, Base):
-    """An edge bridge (or other device) of one site, authenticated by its Ed25519 key."""
+    """An edge bridge (or other device) of one site, authenticated by its Ed25519 key.
+
+    A bridge created in the portal starts ``pending`` without a key; the box redeems a one-time
+    pairing code (only its SHA-256 is kept, valid until ``pairing_expires_at``) and its public
+    key makes it ``active``. An active bridge may be given a new code to re-pair (new key)."""
 
     __tablename__ = "edge_devices"
 
     id: Mapped[uuid.UUID] = uuid_pk()
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))  # NULL while pending
     status: Mapped[str] = mapped_column(String(20), default="active")  # pending|active|revoked
     created_at: Mapped[datetime] = created_at()
     last_seen_at: Mapped[datetime | None]
+    # Looked up across tenants when a box redeems its code; unique (NULLs are distinct).
+    pairing_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    pairing_expires_at: Mapped[datetime | None]
+    paired_at: Mapped[datetime | None]
+    software_version: Mapped[str | None] = mapped_column(String(40))
 
 
 # --- the passage ledger -----------------------------------------------------------------------

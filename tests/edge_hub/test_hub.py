@@ -407,3 +407,20 @@ def test_a_second_connection_supersedes_the_first(
     with second:
         assert welcome["type"] == "welcome"
         assert closed_with(first) == protocol.CLOSE_SUPERSEDED
+
+
+def test_revoking_drops_the_open_connection(
+    app: Flask, hub: HubThread, tenant_a: TenantFixture
+) -> None:
+    device = make_device(app, tenant_a.tenant_id, tenant_a.site_id)
+    ws, _ = authenticate(hub, device)
+    with tenant_context(tenant_a.tenant_id), get_database(app).sessionmaker() as session:
+        row = session.get(EdgeDevice, device.id)
+        assert row is not None
+        row.status = "revoked"
+        session.commit()
+    bus.notify_device_changed(app.extensions["cleangate.redis"], device.id)
+    assert closed_with(ws) == protocol.CLOSE_REVOKED
+    again, refusal = authenticate(hub, device)
+    assert refusal["code"] == "revoked_device"
+    again.close()

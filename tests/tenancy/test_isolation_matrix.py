@@ -38,6 +38,7 @@ class World:
     a_registry_ids: dict[str, uuid.UUID] = field(default_factory=dict)
     a_export_id: uuid.UUID | None = None
     a_device_id: uuid.UUID | None = None
+    a_command_id: str | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -50,6 +51,7 @@ class World:
                 self.a_grant_id,
                 *self.a_registry_ids.values(),
                 *([self.a_export_id] if self.a_export_id else []),
+                *([self.a_device_id] if self.a_device_id else []),
             )
         ] + [self.a.slug]
 
@@ -71,6 +73,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "kind": lambda w: "license",
     "export_id": lambda w: w.a_export_id,
     "device_id": lambda w: w.a_device_id,
+    "command_id": lambda w: w.a_command_id,
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
@@ -87,6 +90,7 @@ NOT_TENANT_SCOPED = {
     "oidc.callback": "staff single sign-on",
     "api.post_passages": "device-signed; the device's key fixes tenant and site",
     "api.put_image": "device-signed; content-addressed under the device's tenant and site",
+    "api.pair_device": "no user: the one-time pairing code names the bridge and its tenant",
     "api.template_transport_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_inplant_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_nonroad_machinery": "blank Excel template (binary, no tenant data)",
@@ -98,6 +102,7 @@ NOT_TENANT_SCOPED = {
 # Request bodies for write routes, when an empty object would not pass validation.
 BODIES: dict[str, dict[str, Any]] = {
     "api.release_passage": {"reason": "isolation matrix probe"},
+    "api.create_device_command": {"action": "resync", "reason": "isolation matrix probe"},
 }
 
 
@@ -161,7 +166,26 @@ def _build_world(app: Flask) -> World:
         a_export_id=_a_export(app, a),
         a_device_id=_A_DEVICES[a.tenant_id],
     )
+    world.a_command_id = _a_command(app, _A_DEVICES[a.tenant_id])
     return world
+
+
+def _a_command(app: Flask, device_id: uuid.UUID) -> str:
+    """A command sent to tenant A's bridge while a (pretend) hub held it."""
+    from saas.edge_hub import bus
+
+    redis = app.extensions["cleangate.redis"]
+    bus.set_presence(redis, device_id, online=1, hub="matrix")
+    pubsub = redis.pubsub()
+    pubsub.subscribe(bus.COMMANDS)
+    try:
+        command = bus.issue_command(
+            redis, device_id, action="resync", issued_by="matrix", reason="fixture"
+        )
+    finally:
+        pubsub.close()
+        redis.delete(bus.presence_key(device_id))
+    return str(command["command_id"])
 
 
 def _a_export(app: Flask, a: TenantFixture) -> uuid.UUID:
