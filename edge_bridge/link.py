@@ -90,6 +90,7 @@ class CloudLink:
     async def run(self) -> None:
         attempt = 0
         while not self._stopping:
+            connects = self.connects
             try:
                 async with connect(
                     self.hub_url,
@@ -103,7 +104,6 @@ class CloudLink:
                 ) as ws:
                     self._ws = ws
                     await self._session(ws)
-                    attempt = 0
             except HubRefused as exc:
                 self.state.alarms["auth"] = f"云端拒绝连接: {exc.code}"
                 log.error("hub refused this bridge: %s", exc.code)
@@ -115,6 +115,8 @@ class CloudLink:
             finally:
                 self._ws = None
                 self.state.online = False
+                if self.connects > connects:
+                    attempt = 0  # it was up: start the backoff again from the bottom
             if self._stopping:
                 return
             attempt += 1

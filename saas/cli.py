@@ -3,6 +3,7 @@ their ``init_app`` (db, tenant, demo, …)."""
 
 from __future__ import annotations
 
+import click
 from flask.cli import FlaskGroup
 
 from saas.app import create_app
@@ -14,6 +15,24 @@ main = FlaskGroup(
     set_debug_flag=False,
     help="CleanGate 环保门禁云 cloud platform.",
 )
+
+
+@main.command("hub", with_appcontext=False)
+@click.option("--host", default="0.0.0.0", show_default=True, help="address to bind")  # noqa: S104
+@click.option("--port", default=8765, show_default=True, type=int)
+def hub_command(host: str, port: int) -> None:
+    """Serve edge bridges over websocket (run several behind a load balancer)."""
+    import logging
+
+    from saas.edge_hub import hub_app
+    from saas.edge_hub.server import run
+    from saas.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per connection open/close is noise at 10 000 bridges (and costs CPU).
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    run(hub_app(Settings.from_env()), host, port)
+
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from saas.auth import audit
 from saas.compliance import snapshot as snap
@@ -54,6 +56,7 @@ AUTH_CONTEXT = "cleangate-edge-auth"  # mirrors edge_bridge.protocol (tests pin 
 CLOSE_PROTOCOL, CLOSE_AUTH, CLOSE_REVOKED, CLOSE_SUPERSEDED = 4400, 4401, 4403, 4409
 AUTH_TIMEOUT = 10.0
 MAX_FRAME = 8 * 1024 * 1024  # an image frame: 5 MB JPEG in base64, with room
+FRAME_CACHE = 64  # serialized snapshot frames kept, by version
 
 
 def auth_message(device_id: str, nonce: str, timestamp: str) -> bytes:
@@ -77,9 +80,14 @@ class Bridge:
     connected_at: float = field(default_factory=time.time)
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, Any] | str) -> None:
+        text = (
+            message
+            if isinstance(message, str)
+            else json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        )
         async with self.send_lock:
-            await self.ws.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+            await self.ws.send(text)
 
 
 @dataclass
@@ -165,10 +173,12 @@ class Hub:
         self.redis: redis.Redis = app.extensions["cleangate.redis"]
         self.storage = app.extensions["cleangate.storage"]
         self.executor = ThreadPoolExecutor(db_threads, thread_name_prefix="hub-db")
+        self.fast = ThreadPoolExecutor(4, thread_name_prefix="hub-auth")
         self.bridges: dict[uuid.UUID, Bridge] = {}
         self.by_site: dict[uuid.UUID, set[Bridge]] = {}
         self.batchers: dict[uuid.UUID, SiteBatcher] = {}
         self.versions: dict[uuid.UUID, str] = {}  # site -> current snapshot version
+        self.frames: OrderedDict[str, str] = OrderedDict()  # version -> snapshot frame (LRU)
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -212,13 +222,14 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         for bridge in list(self.bridges.values()):
-            await self.run_db(bus.mark_offline, self.redis, bridge.device_id, self.name)
+            await self.run_fast(bus.mark_offline, self.redis, bridge.device_id, self.name)
             self._seen.add(bridge.device_id)
         with contextlib.suppress(Exception):
-            await self.run_db(self._record_last_seen, list(self._seen))
+            await self.run_fast(self._record_last_seen, list(self._seen))
         if self._listener is not None:
             self._listener.join(timeout=5)
         self.executor.shutdown(wait=True, cancel_futures=False)
+        self.fast.shutdown(wait=True, cancel_futures=False)
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -234,7 +245,13 @@ class Hub:
         return task
 
     async def run_db(self, fn: Any, *args: Any) -> Any:
+        """Ingest and snapshot builds: the slow work."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def run_fast(self, fn: Any, *args: Any) -> Any:
+        """Authentication, presence and audit on their own threads, so a queue of snapshot
+        builds (a cold start with thousands of sites) never starves the handshakes."""
+        return await asyncio.get_running_loop().run_in_executor(self.fast, fn, *args)
 
     # --- connection ----------------------------------------------------------------------
 
@@ -258,7 +275,7 @@ class Hub:
             if self.bridges.get(bridge.device_id) is bridge:
                 self._forget(bridge)
                 with contextlib.suppress(Exception):
-                    await self.run_db(self._disconnected, bridge.device_id)
+                    await self.run_fast(self._disconnected, bridge.device_id)
 
     def _forget(self, bridge: Bridge) -> None:
         if self.bridges.get(bridge.device_id) is bridge:
@@ -292,7 +309,7 @@ class Hub:
         except (ValueError, KeyError, TypeError, binascii.Error):
             await self._refuse(ws, "malformed_auth", None, None)
             return None
-        device = await self.run_db(self._load_device, device_id)
+        device = await self.run_fast(self._load_device, device_id)
         if device is None:
             await self._refuse(ws, "unknown_device", device_text, None)
             return None
@@ -337,7 +354,7 @@ class Hub:
         remote = ws.remote_address[0] if ws.remote_address else None
         log.warning("bridge refused: %s (device %s from %s)", reason, device_id, remote)
         with contextlib.suppress(Exception):
-            await self.run_db(self._audit_refusal, reason, device_id, tenant_id, remote)
+            await self.run_fast(self._audit_refusal, reason, device_id, tenant_id, remote)
         with contextlib.suppress(Exception):
             await ws.send(json.dumps({"type": "error", "code": reason, "message": "设备认证失败"}))
         await ws.close(code, reason)
@@ -411,6 +428,8 @@ class Hub:
             edge_clock = datetime.fromisoformat(str(message["clock"]))
             skew_ms = int((datetime.now(UTC) - edge_clock).total_seconds() * 1000)
         bridge.snapshot_version = message.get("snapshot_version")
+        if bridge.ws.state is not State.OPEN:
+            return  # the bridge gave up waiting: don't build for nobody
         version = await self.site_version(bridge)
         await bridge.send(
             {
@@ -424,9 +443,8 @@ class Hub:
             }
         )
         if bridge.snapshot_version != version:
-            body, version = await self.site_snapshot(bridge)
-            await bridge.send({"type": "snapshot", "version": version, "body": body})
-        await self.run_db(
+            await bridge.send(await self.snapshot_frame(bridge, version))
+        await self.run_fast(
             lambda: bus.set_presence(
                 self.redis,
                 bridge.device_id,
@@ -583,7 +601,7 @@ class Hub:
 
     async def _on_health(self, bridge: Bridge, message: dict[str, Any]) -> None:
         devices = message.get("devices") if isinstance(message.get("devices"), list) else []
-        await self.run_db(
+        await self.run_fast(
             lambda: bus.set_presence(
                 self.redis,
                 bridge.device_id,
@@ -599,7 +617,7 @@ class Hub:
 
     async def _on_command_result(self, bridge: Bridge, message: dict[str, Any]) -> None:
         command_id = str(message.get("command_id", ""))
-        await self.run_db(
+        await self.run_fast(
             bus.record_command_result,
             self.redis,
             command_id,
@@ -611,6 +629,24 @@ class Hub:
     #
     # The hub keeps only each site's current version in memory (10 000 sites x a policy
     # document would be most of its memory); bodies live in Redis, content-addressed.
+
+    async def snapshot_frame(self, bridge: Bridge, version: str) -> str:
+        """The serialized ``snapshot`` frame of a version: equal content has an equal version,
+        so sites on the same policy with the same lists share one cached frame."""
+        frame = self.frames.get(version)
+        if frame is None:
+            body, version = await self.site_snapshot(bridge)
+            frame = json.dumps(
+                {"type": "snapshot", "version": version, "body": body},
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            self.frames[version] = frame
+            while len(self.frames) > FRAME_CACHE:
+                self.frames.popitem(last=False)
+        else:
+            self.frames.move_to_end(version)
+        return frame
 
     async def site_version(self, bridge: Bridge) -> str:
         version = self.versions.get(bridge.site_id)
@@ -780,8 +816,8 @@ class Hub:
             seen, self._seen = list(self._seen | set(ids)), set()
             with contextlib.suppress(Exception):
                 if ids:
-                    await self.run_db(self._refresh_presence, ids)
-                await self.run_db(self._record_last_seen, seen)
+                    await self.run_fast(self._refresh_presence, ids)
+                await self.run_fast(self._record_last_seen, seen)
 
     def _refresh_presence(self, ids: list[uuid.UUID]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -76,7 +76,12 @@ async def main(spec_path: str) -> None:
     bridges = [
         Bridge(root, spec["hub_url"], b["device_id"], b["key_pem"], idle) for b in spec["bridges"]
     ]
-    tasks = [asyncio.create_task(b.link.run()) for b in bridges]
+    stagger = float(spec.get("stagger", 0))  # seconds to spread the first connections over
+    tasks = []
+    for bridge in bridges:
+        tasks.append(asyncio.create_task(bridge.link.run()))
+        if stagger:
+            await asyncio.sleep(stagger / len(bridges))
     if idle:
         while not all(b.state.online for b in bridges):
             await asyncio.sleep(0.2)

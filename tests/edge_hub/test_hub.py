@@ -424,3 +424,25 @@ def test_revoking_drops_the_open_connection(
     again, refusal = authenticate(hub, device)
     assert refusal["code"] == "revoked_device"
     again.close()
+
+
+def test_the_lean_hub_app_serves_bridges(app: Flask, tenant_a: TenantFixture) -> None:
+    """`cleangate hub` runs on ``hub_app`` (no API, portal or console): the whole path still
+    works — auth, snapshot, ingest, audit."""
+    from saas.edge_hub import hub_app
+
+    lean = hub_app(app.config["CLEANGATE_SETTINGS"])
+    assert "api" not in lean.blueprints
+    device = make_device(app, tenant_a.tenant_id, tenant_a.site_id)
+    with HubThread(lean) as running:
+        ws, welcome = authenticate(running, device)
+        with ws:
+            assert welcome["type"] == "welcome"
+            recv(ws, "snapshot")
+            ws.send(json.dumps({"type": "passages", "batch": 1, "items": [passage()]}))
+            assert recv(ws, "ack")["acks"][0]["status"] == "stored"
+        stranger = Device(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), Ed25519PrivateKey.generate())
+        ws, refusal = authenticate(running, stranger)
+        assert refusal["code"] == "unknown_device"
+        ws.close()
+    assert ledger_count(app, tenant_a.tenant_id, tenant_a.site_id) == 1
