@@ -3,7 +3,9 @@ outbox. Used by the reconnect-storm test and bench/edge.py.
 
     python -m tests.edge_hub.fleet SPEC.json
 
-SPEC: {"hub_url", "root", "bridges": [{"device_id", "key_pem"}], "records": [n1, n2, ...]}.
+SPEC: {"hub_url", "root", "bridges": [{"device_id", "key_pem"}], "records": [n1, n2, ...],
+"prefill": n}. With ``prefill`` every outbox gets n passages before any link starts (``filled
+<monotonic>``), so a drain measures the link and the hub, not the local writes.
 For each phase n in ``records`` the fleet puts n passages into every outbox, waits until every
 bridge is online and every outbox is empty, and prints ``drained <phase> <monotonic>``; between
 phases it waits until every bridge has seen the hub go away (``offline <monotonic>``).
@@ -76,6 +78,11 @@ async def main(spec_path: str) -> None:
     bridges = [
         Bridge(root, spec["hub_url"], b["device_id"], b["key_pem"], idle) for b in spec["bridges"]
     ]
+    prefill = int(spec.get("prefill", 0))  # records in every outbox before connecting
+    if prefill:
+        for n, bridge in enumerate(bridges):
+            bridge.put(prefill, n * 100_000)
+        print(f"filled {time.monotonic()}", flush=True)
     stagger = float(spec.get("stagger", 0))  # seconds to spread the first connections over
     tasks = []
     for bridge in bridges:
@@ -88,7 +95,7 @@ async def main(spec_path: str) -> None:
         print(f"online {time.monotonic()}", flush=True)
         await asyncio.gather(*tasks)
         return
-    for phase, count in enumerate(spec["records"]):
+    for phase, count in enumerate(spec.get("records", [0])):
         if phase > 0:
             while any(b.state.online for b in bridges):
                 await asyncio.sleep(0.05)
