@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from cryptography.exceptions import InvalidSignature
@@ -43,6 +44,7 @@ from saas.compliance import snapshot as snap
 from saas.db import get_database, utcnow
 from saas.edge_hub import bus
 from saas.edge_hub import snapshot as site_snapshot
+from saas.edge_hub.feeds import check_feed_token
 from saas.ledger.images import ImageRejected, store_image
 from saas.ledger.ingest import MAX_BATCH, PassageBatch, PassageIn, ingest_passages
 from saas.models.ledger import EdgeDevice
@@ -178,6 +180,8 @@ class Hub:
         self.by_site: dict[uuid.UUID, set[Bridge]] = {}
         self.batchers: dict[uuid.UUID, SiteBatcher] = {}
         self.versions: dict[uuid.UUID, str] = {}  # site -> current snapshot version
+        self.viewers: dict[uuid.UUID, set[ServerConnection]] = {}  # site -> board feeds
+        self.secret_key = app.config["CLEANGATE_SETTINGS"].secret_key
         self.frames: OrderedDict[str, str] = OrderedDict()  # version -> snapshot frame (LRU)
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -256,6 +260,10 @@ class Hub:
     # --- connection ----------------------------------------------------------------------
 
     async def handler(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request is not None else "/"
+        if path.startswith("/feed/"):
+            await self._viewer(ws, path)
+            return
         bridge = await self._authenticate(ws)
         if bridge is None:
             return
@@ -276,6 +284,44 @@ class Hub:
                 self._forget(bridge)
                 with contextlib.suppress(Exception):
                     await self.run_fast(self._disconnected, bridge.device_id)
+
+    async def _viewer(self, ws: ServerConnection, path: str) -> None:
+        """A board viewer: token-checked, then fed passages of its site until it leaves."""
+        parts = urlsplit(path)
+        token = (parse_qs(parts.query).get("token") or [""])[0]
+        try:
+            site_id = uuid.UUID(parts.path.removeprefix("/feed/").strip("/"))
+        except ValueError:
+            await ws.close(CLOSE_PROTOCOL, "no such feed")
+            return
+        if not check_feed_token(self.secret_key, site_id, token):
+            await ws.close(CLOSE_AUTH, "bad or expired feed token")
+            return
+        viewers = self.viewers.setdefault(site_id, set())
+        viewers.add(ws)
+        try:
+            await ws.send(json.dumps({"type": "hello", "site_id": str(site_id)}))
+            async for _ in ws:  # viewers only listen
+                pass
+        except ConnectionClosed:
+            pass
+        finally:
+            viewers.discard(ws)
+            if not viewers:
+                self.viewers.pop(site_id, None)
+
+    def _feed(self, site_id: uuid.UUID, data: bytes) -> None:
+        viewers = self.viewers.get(site_id)
+        if not viewers:
+            return
+        text = json.dumps({"type": "passages", **json.loads(data)}, ensure_ascii=False)
+        for ws in list(viewers):
+            self._spawn(self._send_quietly(ws, text))
+
+    @staticmethod
+    async def _send_quietly(ws: ServerConnection, text: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(text)
 
     def _forget(self, bridge: Bridge) -> None:
         if self.bridges.get(bridge.device_id) is bridge:
@@ -741,6 +787,7 @@ class Hub:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(bus.CHANGES, bus.COMMANDS, bus.DEVICES)
+                pubsub.psubscribe(bus.feed_channel("*"))
                 backoff = 1.0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -759,6 +806,10 @@ class Hub:
                     pubsub.close()
 
     def _on_bus(self, channel: str, data: bytes) -> None:
+        if channel.startswith("edge:feed:"):
+            with contextlib.suppress(ValueError):
+                self._feed(uuid.UUID(channel.removeprefix("edge:feed:")), data)
+            return
         try:
             message = json.loads(data)
         except ValueError:

@@ -446,3 +446,30 @@ def test_the_lean_hub_app_serves_bridges(app: Flask, tenant_a: TenantFixture) ->
         assert refusal["code"] == "unknown_device"
         ws.close()
     assert ledger_count(app, tenant_a.tenant_id, tenant_a.site_id) == 1
+
+
+def test_board_viewers_get_passages_live_with_a_valid_token_only(
+    app: Flask, hub: HubThread, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    from saas.edge_hub.feeds import check_feed_token, feed_token
+
+    secret = app.config["CLEANGATE_SETTINGS"].secret_key
+    token = feed_token(secret, tenant_a.site_id)
+    assert check_feed_token(secret, tenant_a.site_id, token)
+    assert not check_feed_token(secret, tenant_b.site_id, token)  # bound to its site
+    assert not check_feed_token(secret, tenant_a.site_id, feed_token(secret, tenant_a.site_id, -1))
+
+    refused = open_ws(f"{hub.url}feed/{tenant_b.site_id}?token={token}")
+    assert closed_with(refused) == protocol.CLOSE_AUTH
+    viewer = open_ws(f"{hub.url}feed/{tenant_a.site_id}?token={token}")
+    with viewer:
+        assert recv(viewer, "hello")["site_id"] == str(tenant_a.site_id)
+        device = make_device(app, tenant_a.tenant_id, tenant_a.site_id)
+        ws, _ = authenticate(hub, device)
+        with ws:
+            item = passage("冀B24680")
+            ws.send(json.dumps({"type": "passages", "batch": 1, "items": [item]}))
+            recv(ws, "ack")
+            live = recv(viewer, "passages")
+        assert [p["event_id"] for p in live["passages"]] == [item["event_id"]]
+        assert live["passages"][0]["plate"] == "冀B24680"
