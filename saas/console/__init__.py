@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template
+import redis
+from flask import Blueprint, Flask, current_app, render_template
 from sqlalchemy import func, select
 
 from saas.auth.permissions import Permission, require
 from saas.db import get_session
+from saas.edge_hub import bus
+from saas.models.ledger import EdgeDevice
 from saas.models.tenancy import Site, Tenant
 from saas.tenancy import system_context
 
@@ -20,7 +23,40 @@ def home() -> str:
     with system_context("console: overview counts"):
         tenants = session.scalar(select(func.count()).select_from(Tenant)) or 0
         sites = session.scalar(select(func.count()).select_from(Site)) or 0
-    return render_template("console/home.html", tenant_count=tenants, site_count=sites)
+        bridges = session.execute(
+            select(EdgeDevice.id, EdgeDevice.name, EdgeDevice.last_seen_at, Tenant.name, Site.name)
+            .join(Site, Site.id == EdgeDevice.site_id)
+            .join(Tenant, Tenant.id == EdgeDevice.tenant_id)
+            .where(EdgeDevice.status == "active")
+            .order_by(Tenant.name, Site.name, EdgeDevice.name)
+        ).all()
+    try:
+        live = bus.presence(current_app.extensions["cleangate.redis"], [b[0] for b in bridges])
+    except redis.RedisError:
+        live = {}
+    rows = [
+        {
+            "tenant": tenant,
+            "site": site,
+            "name": name,
+            "last_seen_at": last_seen,
+            **live.get(str(device_id), {"online": False}),
+        }
+        for device_id, name, last_seen, tenant, site in bridges
+    ]
+    offline = [r for r in rows if not r.get("online")]
+    return render_template(
+        "console/home.html",
+        tenant_count=tenants,
+        site_count=sites,
+        bridge_count=len(rows),
+        online_count=len(rows) - len(offline),
+        offline=offline[:200],
+        backlog=sorted(
+            (r for r in rows if (r.get("outbox_depth") or 0) > 0),
+            key=lambda r: -(r.get("outbox_depth") or 0),
+        )[:20],
+    )
 
 
 def init_app(app: Flask) -> None:
