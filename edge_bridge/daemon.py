@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class Daemon:
             self.state.alarms["no_snapshot"] = "尚未从云端同步规则，按最严格默认策略判定"
         else:
             self.state.snapshot_version = self.snapshot.version
-            self.state.alert_level = self.snapshot.site.alert_level.value
+            self.state.alert_level = self.snapshot.site.alert_level_at(datetime.now(UTC)).value
         self.supervisor = DriverSupervisor()
         self.lanes: dict[str, Lane] = {}
         self.link = CloudLink(
@@ -193,6 +194,8 @@ class Daemon:
         while True:
             await asyncio.sleep(5)
             self.state.devices = self.supervisor.status()
+            # An alert window may open or close while nothing else changes (or offline).
+            self.state.alert_level = self.snapshot.site.alert_level_at(datetime.now(UTC)).value
             for lane in self.lanes.values():
                 if lane.overflow:
                     lane.flush_overflow()

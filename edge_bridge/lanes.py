@@ -132,7 +132,7 @@ class Lane:
                 lane=self.view.key,
             ),
             facts,
-            DecisionContext(policy=site.policy, time=at, alert_level=site.alert_level),
+            DecisionContext(policy=site.policy, time=at, alert_level=site.alert_level_at(at)),
         )
         entry = site.registry.get(plate.normalized) if plate.normalized else None
         event_id = event_id_for(read.device_serial, read.event_id)

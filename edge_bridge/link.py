@@ -346,7 +346,7 @@ class _Session:
             site = self.link.snapshot.site
             state.snapshot_version = site.version
             state.snapshot_at = datetime.now(UTC)
-            state.alert_level = site.alert_level.value
+            state.alert_level = site.alert_level_at(datetime.now(UTC)).value
             state.alarms.pop("no_snapshot", None)
             await self.send({"type": "synced", "version": version})
         else:

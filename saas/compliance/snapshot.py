@@ -4,7 +4,10 @@ edge keeps (docs/edge-protocol.md §Sync).
 Body sections::
 
     policy    Policy.to_dict() of the policy in force
-    alert     {"level": "none"|"yellow"|"orange"|"red", "since": iso|None, "id": str|None}
+    alert     {"level": "none"|"yellow"|"orange"|"red", "since": iso|None, "id": str|None,
+               "windows": [{"level", "starts_at", "ends_at"|None, "id"}]} — the level in force
+               at any moment is the highest window covering it (so an alert that starts or
+               ends while the bridge is offline still switches on time), else ``level``
     registry  {normalised plate: {vehicle_type, fuel_type, emission_stage, registration_date,
                vin, category, carrier}}
     black     {normalised plate: {reason, valid_from, valid_to}}
@@ -41,6 +44,7 @@ WHOLE_SECTIONS = ("policy", "alert", "bookings")
 SECTIONS = WHOLE_SECTIONS + KEYED_SECTIONS
 
 E = TypeVar("E", bound=StrEnum)
+_LEVEL_ORDER = [AlertLevel.NONE, AlertLevel.YELLOW, AlertLevel.ORANGE, AlertLevel.RED]
 
 
 def canonical(value: Any) -> bytes:
@@ -117,6 +121,16 @@ class Site:
         self.policy = Policy.from_dict(body["policy"])
         alert = body.get("alert") or {}
         self.alert_level = _enum(AlertLevel, alert.get("level")) or AlertLevel.NONE
+        self.alert_windows: list[tuple[datetime, datetime | None, AlertLevel]] = []
+        for window in alert.get("windows") or []:
+            try:
+                start = datetime.fromisoformat(window["starts_at"])
+                end = datetime.fromisoformat(window["ends_at"]) if window.get("ends_at") else None
+            except (KeyError, TypeError, ValueError):
+                continue
+            level = _enum(AlertLevel, window.get("level"))
+            if level is not None:
+                self.alert_windows.append((start, end, level))
         self.registry: Mapping[str, Mapping[str, Any]] = body.get("registry") or {}
         self.black: Mapping[str, Mapping[str, Any]] = body.get("black") or {}
         self.white: Mapping[str, Mapping[str, Any]] = body.get("white") or {}
@@ -130,6 +144,18 @@ class Site:
             except (KeyError, TypeError, ValueError):
                 continue
             self.bookings.setdefault(str(item.get("plate", "")), []).append(booking)
+
+    def alert_level_at(self, at: datetime) -> AlertLevel:
+        """The alert level in force at ``at``: the highest window covering it; without
+        windows, the snapshot's single ``level``."""
+        if not self.alert_windows:
+            return self.alert_level
+        covering = [
+            level
+            for start, end, level in self.alert_windows
+            if start <= at and (end is None or at < end)
+        ]
+        return max(covering, key=_LEVEL_ORDER.index, default=AlertLevel.NONE)
 
     def facts(self, plate: str, at: datetime) -> VehicleFacts | None:
         """What the snapshot knows about ``plate`` (normalised) at ``at``; None if nothing."""

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from saas.edge_hub import bus
+from saas.models.alerts import SiteAlert
 from saas.models.ledger import InPlantVehicle, NonRoadMachinery, TransportVehicle, VehicleListEntry
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ SNAPSHOT_MODELS: dict[type, str] = {
     InPlantVehicle: "registry",
     NonRoadMachinery: "registry",
     VehicleListEntry: "lists",
+    SiteAlert: "alert",  # regional alerts are provider data: saas.alerts.notify after COMMIT
 }
 _KEY = "cleangate.snapshot_changes"
 

@@ -1,10 +1,11 @@
 """Build a site's snapshot body (saas/compliance/snapshot.py) from the database.
 
-Policy and alert: until the alert/policy board work lands (issue 6) a site decides on the
-built-in template for its rating — A/引领性 ``ordinary_baseline``, B ``b_enterprise``, C and
-below ``c_enterprise``, coking ``coking_ule`` — with no alert in force. Bookings are empty until
-the mini-program's visitor bookings exist (issue 8). Both replace only ``site_policy`` /
-``site_alert`` / ``site_bookings`` here.
+Alert: the level in force and every alert window of the next 72 h (saas/alerts.py). Policy:
+until the 一厂一策 plans land (issue 6) a site decides on the built-in template for its
+rating — A/引领性 ``ordinary_baseline``, B ``b_enterprise``, C and below ``c_enterprise``,
+coking ``coking_ule``; each template carries its alert-level rules. Bookings are empty until the
+mini-program's visitor bookings exist (issue 8). Those replace only ``site_policy`` /
+``site_bookings`` here.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def site_policy(site: Site) -> dict[str, Any]:
     return load_template(name).to_dict()
 
 
-def site_alert(site: Site) -> dict[str, Any]:
-    return {"level": "none", "since": None, "id": None}
+def site_alert(session: Session, site: Site, now: datetime) -> dict[str, Any]:
+    from saas import alerts
+
+    return alerts.snapshot_section(session, site, now)
 
 
 def site_bookings(session: Session, site: Site, now: datetime) -> list[dict[str, Any]]:
@@ -129,7 +132,7 @@ def build(session: Session, site_id: uuid.UUID) -> dict[str, Any]:
             white[entry.plate] = {**item, "exemption": entry.exemption}
     return {
         "policy": site_policy(site),
-        "alert": site_alert(site),
+        "alert": site_alert(session, site, now),
         "registry": registry,
         "black": black,
         "white": white,

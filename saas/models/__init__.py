@@ -1,5 +1,6 @@
 """All mapped models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
+from saas.models.alerts import Alert, SiteAlert
 from saas.models.identity import ApiToken, AuditEvent, LoginSession, Role, SupportGrant, User
 from saas.models.ledger import (
     Carrier,
@@ -17,6 +18,7 @@ from saas.models.ledger import (
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "AuditEvent",
     "Carrier",
@@ -31,6 +33,7 @@ __all__ = [
     "RegistryChange",
     "Role",
     "Site",
+    "SiteAlert",
     "SupportGrant",
     "Tenant",
     "TenantStatus",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -190,3 +190,28 @@ def test_alert_level_and_a_blacklisted_truck_denied_through_decide() -> None:
     assert decision.verdict is Verdict.DENY
     assert "blacklisted" in decision.reasons
     assert snap.Site(body(alert=None)).alert_level.value == "none"
+
+
+def test_alert_windows_switch_the_level_on_time_even_offline() -> None:
+    site = snap.Site(
+        body(
+            alert={
+                "level": "none",
+                "windows": [
+                    {"level": "yellow", "starts_at": "2026-11-23T00:00:00Z", "ends_at": None},
+                    {
+                        "level": "orange",
+                        "starts_at": "2026-11-23T04:00:00Z",
+                        "ends_at": "2026-11-23T08:00:00Z",
+                    },
+                    {"level": "purple", "starts_at": "2026-11-23T00:00:00Z"},
+                    {"level": "red", "starts_at": "garbage"},
+                ],
+            }
+        )
+    )
+    assert site.alert_level_at(NOW - timedelta(hours=3)).value == "none"
+    assert site.alert_level_at(NOW).value == "yellow"
+    assert site.alert_level_at(NOW + timedelta(hours=3)).value == "orange"
+    assert site.alert_level_at(NOW + timedelta(hours=6)).value == "yellow"  # orange ended
+    assert snap.Site(body(alert={"level": "red"})).alert_level_at(NOW).value == "red"
