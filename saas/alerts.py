@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -250,3 +250,131 @@ def notify(session: Session, client: redis.Redis, alert: Alert) -> int:
     for site in sites:
         bus.notify_site_changed(client, site.tenant_id, site.id, "alert")
     return len(sites)
+
+
+# --- regulator feed: the showdoc "entranceControl" findControlMeasuresInfo shape ------------
+
+FEED_SOURCE = "import:entrance_control"
+_FEED_TIME = "%Y-%m-%d %H:%M:%S"  # Beijing wall time
+
+
+@dataclass
+class FeedResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unmatched: list[str] | None = None  # entNo values no site carries
+    errors: list[dict[str, str]] | None = None  # {index, field, message}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "unmatched": self.unmatched or [],
+            "errors": self.errors or [],
+        }
+
+
+def _feed_time(value: object) -> datetime | None:
+    from zoneinfo import ZoneInfo
+
+    if value in (None, ""):
+        return None
+    parsed = datetime.strptime(str(value), _FEED_TIME)  # ValueError for junk
+    return parsed.replace(tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+
+
+def import_feed(
+    session: Session, payload: Any, *, actor_id: uuid.UUID | None = None, actor_label: str = ""
+) -> tuple[FeedResult, list[Alert]]:
+    """Import ``{code: 200, msg, data: [{id, entNo, entName, startTime, endTime,
+    warningLevel, respondLevel, controlMeasures}]}`` (domain.md §1.8). ``entNo`` is matched
+    against the sites' 统一社会信用代码 or 排污许可证编号; each record becomes an alert for
+    each matching site, idempotent on the feed's id (a later import that adds the end time
+    ends it). Validation first: any bad record → nothing written, every error listed.
+    Flushes; the caller commits and then ``notify``s the returned alerts."""
+    from saas.compliance import AlertLevel
+
+    if not isinstance(payload, dict) or payload.get("code") != 200:
+        raise AlertError({"code": "the feed did not answer code 200"})
+    records = payload.get("data")
+    if not isinstance(records, list):
+        raise AlertError({"data": "a list of records is required"})
+    parsed: list[tuple[dict[str, Any], str, datetime, datetime | None]] = []
+    errors: list[dict[str, str]] = []
+    for index, record in enumerate(records):
+        where = str(index)
+        if (
+            not isinstance(record, dict)
+            or record.get("id") in (None, "")
+            or not str(record.get("entNo") or "").strip()
+        ):
+            errors.append({"index": where, "field": "id/entNo", "message": "required"})
+            continue
+        level = AlertLevel.parse(str(record.get("warningLevel") or "")) or AlertLevel.parse(
+            str(record.get("respondLevel") or "")
+        )
+        if level is None or level is AlertLevel.NONE:
+            errors.append(
+                {"index": where, "field": "warningLevel", "message": "黄色/橙色/红色 required"}
+            )
+            continue
+        try:
+            starts = _feed_time(record.get("startTime"))
+            ends = _feed_time(record.get("endTime"))
+        except ValueError:
+            errors.append(
+                {"index": where, "field": "startTime/endTime", "message": "yyyy-MM-dd HH:mm:ss"}
+            )
+            continue
+        if starts is None or (ends is not None and ends <= starts):
+            errors.append({"index": where, "field": "startTime", "message": "before endTime"})
+            continue
+        parsed.append((record, level.value, starts, ends))
+    if errors:
+        return FeedResult(errors=errors), []
+    result, touched = FeedResult(unmatched=[]), []
+    for record, level, starts, ends in parsed:
+        ent_no = str(record["entNo"]).strip()
+        with system_context("feed: sites by enterprise number"):
+            sites = list(
+                session.scalars(
+                    select(Site).where(or_(Site.uscc == ent_no, Site.permit_no == ent_no))
+                )
+            )
+        if not sites:
+            assert result.unmatched is not None
+            result.unmatched.append(ent_no)
+            continue
+        for site in sites:
+            external_id = f"{record['id']}:{site.id}"[:64]
+            with system_context("feed: existing alert"):
+                existing = session.scalars(
+                    select(Alert).where(
+                        Alert.source == FEED_SOURCE, Alert.external_id == external_id
+                    )
+                ).one_or_none()
+            if existing is None:
+                touched.append(
+                    issue(
+                        session,
+                        level=level,
+                        starts_at=starts,
+                        ends_at=ends,
+                        site_id=site.id,
+                        measures=str(record.get("controlMeasures") or "")[:2000],
+                        source=FEED_SOURCE,
+                        external_id=external_id,
+                        actor_id=actor_id,
+                        actor_label=actor_label or "regulator feed",
+                    )
+                )
+                result.created += 1
+            elif existing.ends_at != ends and ends is not None:
+                touched.append(end(session, existing, at=ends, actor_id=actor_id,
+                                   actor_label=actor_label or "regulator feed"))  # fmt: skip
+                result.updated += 1
+            else:
+                result.unchanged += 1
+    return result, touched

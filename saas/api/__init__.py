@@ -31,6 +31,7 @@ def openapi_document() -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     # Importing a resource module declares its routes on ``registry``/``bp``.
     from saas.api import (  # noqa: F401
+        alerts,
         audit,
         devices,
         edge,

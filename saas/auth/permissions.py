@@ -28,6 +28,7 @@ class Permission(enum.StrEnum):
     TENANT_CREATE = "tenant.create"
     SUPPORT_ACCESS = "support.access"
     BILLING_MANAGE = "billing.manage"
+    ALERT_MANAGE = "alert.manage"  # issue, end and import heavy-pollution alerts
 
 
 _TENANT_READ = {
@@ -40,9 +41,17 @@ _CONSOLE = {Permission.CONSOLE_VIEW, Permission.TENANT_READ_ALL, Permission.TOKE
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PROVIDER_ADMIN: frozenset(
-        _CONSOLE | {Permission.TENANT_CREATE, Permission.SUPPORT_ACCESS, Permission.BILLING_MANAGE}
+        _CONSOLE
+        | {
+            Permission.TENANT_CREATE,
+            Permission.SUPPORT_ACCESS,
+            Permission.BILLING_MANAGE,
+            Permission.ALERT_MANAGE,
+        }
     ),
-    Role.PROVIDER_OPS: frozenset(_CONSOLE | {Permission.TENANT_CREATE, Permission.SUPPORT_ACCESS}),
+    Role.PROVIDER_OPS: frozenset(
+        _CONSOLE | {Permission.TENANT_CREATE, Permission.SUPPORT_ACCESS, Permission.ALERT_MANAGE}
+    ),
     Role.PROVIDER_EXPERT: frozenset(_CONSOLE | {Permission.SUPPORT_ACCESS}),
     Role.PROVIDER_BILLING: frozenset(_CONSOLE | {Permission.BILLING_MANAGE}),
     Role.TENANT_ADMIN: frozenset(
@@ -86,6 +95,7 @@ _WRITE_PERMISSIONS = frozenset(
         Permission.SUPPORT_ACCESS,
         Permission.BILLING_MANAGE,
         Permission.PASSAGE_RELEASE,
+        Permission.ALERT_MANAGE,
     }
 )
 

@@ -91,6 +91,7 @@ NOT_TENANT_SCOPED = {
     "api.post_passages": "device-signed; the device's key fixes tenant and site",
     "api.put_image": "device-signed; content-addressed under the device's tenant and site",
     "api.pair_device": "no user: the one-time pairing code names the bridge and its tenant",
+    "api.end_alert": "alerts are provider data (no tenant); provider permission alert.manage",
     "api.template_transport_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_inplant_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_nonroad_machinery": "blank Excel template (binary, no tenant data)",
