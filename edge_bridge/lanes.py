@@ -100,13 +100,31 @@ class Lane:
         self.store(body, read.images)
         if self.timing is not None:  # the moment the barrier command goes (or would go) out
             self.timing.add((datetime.now(UTC) - read.received_at).total_seconds() * 1000)
-        opens = body["decision"]["verdict"] == "ALLOW"
-        if opens and self.barrier is not None:
-            self._spawn(self._open(f"自动放行 {view.plate_text}", view.event_id))
+        self._act(body, view, f"自动放行 {view.plate_text}")
+        return GateDecision(Verdict(body["decision"]["verdict"].lower()), view.display)
+
+    def _act(self, body: dict[str, Any], view: PassageView, reason: str) -> None:
+        """After the record is durable: open on ALLOW, show the verdict, update the pages."""
+        if body["decision"]["verdict"] == "ALLOW" and self.barrier is not None:
+            self._spawn(self._open(reason, view.event_id))
         if self.display is not None:
             self._spawn(self.display.show(list(view.display)))
         self.state.record(view)
-        return GateDecision(Verdict(body["decision"]["verdict"].lower()), view.display)
+
+    def _manual_read(self, plate_text: str, color: PlateColor | None) -> PlateRead:
+        """A read made by a person at this lane (a fresh event id every time)."""
+        now = datetime.now(UTC)
+        return PlateRead(
+            device_serial=f"manual:{self.view.key}",
+            lane=self.view.key,
+            plate_raw=plate_text[:32],
+            color=color,
+            confidence=1.0,
+            direction=DirectionHint.UNKNOWN,
+            event_time=now,
+            received_at=now,
+            event_id=uuid.uuid4().hex,
+        )
 
     def judge(
         self,
@@ -259,18 +277,7 @@ class Lane:
         if not reason:
             raise ValueError("放行原因 (reason) is required")
         last = self.view.last
-        serial = f"manual:{self.view.key}"
-        read = PlateRead(
-            device_serial=serial,
-            lane=self.view.key,
-            plate_raw=last.plate_text if last else "",
-            color=None,
-            confidence=1.0,
-            direction=DirectionHint.UNKNOWN,
-            event_time=datetime.now(UTC),
-            received_at=datetime.now(UTC),
-            event_id=uuid.uuid4().hex,
-        )
+        read = self._manual_read(last.plate_text if last else "", None)
         manual = {
             "action": action,
             "operator": operator[:100],
@@ -298,25 +305,10 @@ class Lane:
             plate_color = PlateColor(color) if color else None
         except ValueError:
             raise ValueError(f"车牌颜色 (color) {color!r} is not a plate colour") from None
-        now = datetime.now(UTC)
-        read = PlateRead(
-            device_serial=f"manual:{self.view.key}",
-            lane=self.view.key,
-            plate_raw=plate_text[:32],
-            color=plate_color,
-            confidence=1.0,
-            direction=DirectionHint.UNKNOWN,
-            event_time=now,
-            received_at=now,
-            event_id=uuid.uuid4().hex,
-        )
+        read = self._manual_read(plate_text, plate_color)
         body, view = self.judge(read, manual={"action": "typed", "operator": operator[:100]})
         self.store(body)
-        if body["decision"]["verdict"] == "ALLOW" and self.barrier is not None:
-            self._spawn(self._open(f"手工录入放行 {plate_text}", body["event_id"]))
-        if self.display is not None:
-            self._spawn(self.display.show(list(view.display)))
-        self.state.record(view)
+        self._act(body, view, f"手工录入放行 {plate_text}")
         return view
 
     async def drain(self) -> None:

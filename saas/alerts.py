@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from saas.auth import audit
-from saas.compliance import region_covers, validate_region_code
+from saas.compliance import validate_region_code
 from saas.db import utcnow
 from saas.edge_hub import bus
 from saas.ledger.chain import iso
@@ -57,7 +57,8 @@ class Effective:
 
 
 def _prefix_filter(region_code: str) -> Any:
-    """Alerts whose region covers ``region_code``: the province, city or district itself."""
+    """Alerts whose region covers ``region_code``: its province, its city or the district
+    itself (GB/T 2260: trailing ``00`` pairs widen the code)."""
     return Alert.region_code.in_([region_code[:2] + "0000", region_code[:4] + "00", region_code])
 
 
@@ -82,7 +83,6 @@ def windows(session: Session, site: Site, start: datetime, end: datetime) -> lis
             a.id,
         )
         for a in alerts
-        if a.site_id == site.id or region_covers(a.region_code or "", site.region_code)
     ]
     voluntary = session.scalars(
         select(SiteAlert).where(

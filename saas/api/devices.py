@@ -386,13 +386,7 @@ def redeem_pairing_code(
 
 def presence_for(client: redis.Redis, devices: list[EdgeDevice]) -> dict[str, dict[str, Any]]:
     """Live state of a page of devices in one Redis round trip; Redis down → all offline."""
-    if not devices:
-        return {}
-    try:
-        return bus.presence(client, [d.id for d in devices])
-    except redis.RedisError:
-        log.exception("edge presence unavailable")
-        return {}
+    return bus.presence(client, [d.id for d in devices])
 
 
 def _epoch(value: object) -> datetime | None:

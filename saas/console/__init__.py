@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, Flask, current_app, render_template
 from sqlalchemy import func, select
 
@@ -30,10 +29,7 @@ def home() -> str:
             .where(EdgeDevice.status == "active")
             .order_by(Tenant.name, Site.name, EdgeDevice.name)
         ).all()
-    try:
-        live = bus.presence(current_app.extensions["cleangate.redis"], [b[0] for b in bridges])
-    except redis.RedisError:
-        live = {}
+    live = bus.presence(current_app.extensions["cleangate.redis"], [b[0] for b in bridges])
     rows = [
         {
             "tenant": tenant,

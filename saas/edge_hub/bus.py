@@ -25,12 +25,15 @@ Keys and channels (all JSON):
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import redis
+
+log = logging.getLogger(__name__)
 
 CHANGES = "edge:changes"
 COMMANDS = "edge:commands"
@@ -92,13 +95,21 @@ def mark_offline(client: redis.Redis, device_id: uuid.UUID | str, hub: str) -> N
 def presence(
     client: redis.Redis, device_ids: Iterable[uuid.UUID | str]
 ) -> dict[str, dict[str, Any]]:
-    """``{device id: {online, last_seen, outbox_depth, clock_skew_ms, ...}}``; absent → offline."""
+    """``{device id: {online, last_seen, outbox_depth, clock_skew_ms, ...}}`` in one round
+    trip; absent → offline. Redis down → ``{}`` (every bridge shows offline; pages still load)."""
     ids = [str(d) for d in device_ids]
+    if not ids:
+        return {}
     pipe = client.pipeline()
     for device_id in ids:
         pipe.hgetall(presence_key(device_id))
+    try:
+        answers = pipe.execute()
+    except redis.RedisError:
+        log.exception("edge presence unavailable")
+        return {}
     out: dict[str, dict[str, Any]] = {}
-    for device_id, raw in zip(ids, pipe.execute(), strict=True):
+    for device_id, raw in zip(ids, answers, strict=True):
         fields = {k.decode(): v.decode() for k, v in raw.items()}
         out[device_id] = {
             "online": fields.get("online") == "1",

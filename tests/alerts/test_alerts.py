@@ -22,7 +22,7 @@ from saas.models.ledger import TransportVehicle
 from saas.models.tenancy import Site
 from saas.tenancy import system_context, tenant_context
 from tests.conftest import TenantFixture
-from tests.edge_hub.harness import SIM_LANES, HubThread, make_box
+from tests.edge_hub.harness import SIM_LANES, HubThread, make_box, until
 from tests.ledger.edge_helpers import make_device
 
 T0 = datetime(2026, 1, 12, 2, 0, tzinfo=UTC)  # 10:00 Beijing
@@ -177,7 +177,7 @@ def test_an_orange_city_alert_switches_the_affected_gates_only(
             try:
                 for daemon in daemons.values():
                     await daemon.supervisor.wait_started(5)
-                    await _until(lambda d=daemon: d.state.online and d.snapshot.synced)
+                    await until(lambda d=daemon: d.state.online and d.snapshot.synced)
 
                 async def verdict(name: str) -> Verdict:
                     camera = daemons[name].supervisor._entries["simulator:CAM-IN"].device
@@ -186,7 +186,7 @@ def test_an_orange_city_alert_switches_the_affected_gates_only(
                     assert decision is not None
                     return decision.verdict
 
-                await _until(
+                await until(
                     lambda: all("冀B44444" in d.snapshot.site.registry for d in daemons.values())
                 )
                 assert await verdict("affected") is Verdict.ALLOW  # ordinary day: B-rated steel
@@ -197,7 +197,7 @@ def test_an_orange_city_alert_switches_the_affected_gates_only(
                     _issue, app, level="orange", region_code=region[:4] + "00",
                     starts_at=datetime.now(UTC) - timedelta(seconds=1),
                 )  # fmt: skip
-                await _until(lambda: daemons["affected"].snapshot.version != before["affected"])
+                await until(lambda: daemons["affected"].snapshot.version != before["affected"])
                 assert time.monotonic() - issued < 60
                 assert daemons["affected"].state.alert_level == "orange"
                 assert await verdict("affected") is Verdict.DENY  # 国四 heavy diesel refused
@@ -214,18 +214,10 @@ def test_an_orange_city_alert_switches_the_affected_gates_only(
 
                 changed = daemons["affected"].snapshot.version
                 await asyncio.to_thread(end_it)
-                await _until(lambda: daemons["affected"].snapshot.version != changed)
+                await until(lambda: daemons["affected"].snapshot.version != changed)
                 assert await verdict("affected") is Verdict.ALLOW  # ordinary rules restored
             finally:
                 for daemon in daemons.values():
                     await daemon.stop()
 
         asyncio.run(scenario())
-
-
-async def _until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)

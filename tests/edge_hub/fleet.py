@@ -19,8 +19,6 @@ import json
 import logging
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +28,11 @@ from edge_bridge.link import CloudLink
 from edge_bridge.outbox import Outbox
 from edge_bridge.state import BridgeState
 from edge_bridge.sync import SnapshotStore
+from tests.ledger.edge_helpers import passage as ledger_passage
 
 
 def passage(n: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "captured_at": datetime.now(UTC).isoformat(),
-        "gate": "1",
-        "lane": "01",
-        "direction": "in",
-        "plate_text": f"冀B{n % 100000:05d}",
-        "plate_color": "yellow",
-        "confidence": 0.97,
-        "decision": {"verdict": "ALLOW", "reasons": [], "alert_level": "none"},
-    }
+    return ledger_passage(f"冀B{n % 100000:05d}")
 
 
 class Bridge:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,15 @@ def ledger_event_ids(app: Flask, tenant_id: uuid.UUID, site_id: uuid.UUID) -> li
                 select(Passage.event_id).where(Passage.site_id == site_id).order_by(Passage.seq)
             )
         )
+
+
+async def until(predicate: Callable[[], object], timeout: float = 60.0) -> None:
+    """Wait (in the test's event loop) until ``predicate()`` holds, or fail."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
 
 
 def ledger_records(app: Flask, tenant_id: uuid.UUID, site_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import date
 from pathlib import Path
 
@@ -30,16 +29,9 @@ from tests.edge_hub.harness import (
     ledger_records,
     make_box,
     push_lanes,
+    until,
 )
 from tests.ledger.edge_helpers import make_device
-
-
-async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 def test_passages_reach_the_ledger_and_leave_the_outbox(
@@ -53,13 +45,13 @@ def test_passages_reach_the_ledger_and_leave_the_outbox(
             daemon = Daemon(edge_config.load(box.config_path))
             await daemon.start()
             try:
-                await wait_for(lambda: daemon.state.online and daemon.snapshot.synced)
+                await until(lambda: daemon.state.online and daemon.snapshot.synced)
                 camera = daemon.supervisor._entries["simulator:CAM-IN"].device
                 assert isinstance(camera, SimulatedCamera)
                 await daemon.supervisor.wait_started(5)
                 for _ in range(30):
                     await camera.emit()
-                await wait_for(lambda: daemon.outbox.depth() == 0)
+                await until(lambda: daemon.outbox.depth() == 0)
             finally:
                 await daemon.stop()
 
@@ -105,7 +97,7 @@ def test_offline_the_gate_keeps_deciding_then_everything_uploads(
             assert daemon.outbox.depth() == 10
             hub = await asyncio.to_thread(lambda: HubThread(app, port=port).start())
             try:
-                await wait_for(lambda: daemon.outbox.depth() == 0, timeout=30)
+                await until(lambda: daemon.outbox.depth() == 0, timeout=30)
                 assert daemon.state.online
                 assert "no_snapshot" not in daemon.state.alarms
             finally:
@@ -129,7 +121,7 @@ def test_registry_changes_reach_the_gate_and_survive_a_restart_offline(
             await daemon.start()
             try:
                 await daemon.supervisor.wait_started(5)
-                await wait_for(lambda: daemon.state.online and daemon.snapshot.synced)
+                await until(lambda: daemon.state.online and daemon.snapshot.synced)
                 before = await _camera(daemon).emit(YELLOW_TRUCK)
                 assert before is not None
                 assert before.verdict is not Verdict.ALLOW  # unregistered diesel truck
@@ -154,12 +146,12 @@ def test_registry_changes_reach_the_gate_and_survive_a_restart_offline(
                         session.commit()
 
                 await asyncio.to_thread(register)
-                await wait_for(lambda: daemon.snapshot.version != version, timeout=10)
+                await until(lambda: daemon.snapshot.version != version, timeout=10)
                 after = await _camera(daemon).emit(YELLOW_TRUCK)
                 assert after is not None
                 assert after.verdict is Verdict.ALLOW
                 assert _barrier(daemon).events[-1][0] == "open"
-                await wait_for(lambda: daemon.outbox.depth() == 0)
+                await until(lambda: daemon.outbox.depth() == 0)
             finally:
                 await daemon.stop()
 
@@ -193,7 +185,7 @@ def test_a_remote_open_from_the_portal_opens_and_is_recorded(
             await daemon.start()
             try:
                 await daemon.supervisor.wait_started(5)
-                await wait_for(lambda: bus.presence(redis, [device.id])[str(device.id)]["online"])
+                await until(lambda: bus.presence(redis, [device.id])[str(device.id)]["online"])
                 command = bus.issue_command(
                     redis,
                     device.id,
@@ -203,14 +195,14 @@ def test_a_remote_open_from_the_portal_opens_and_is_recorded(
                     lane="01",
                     reason="救护车",
                 )
-                await wait_for(
+                await until(
                     lambda: (
                         (bus.command_status(redis, command["command_id"]) or {}).get("state")
                         != "sent"
                     )
                 )
                 assert _barrier(daemon).events[-1] == ("open", "人工放行: 救护车")
-                await wait_for(lambda: daemon.outbox.depth() == 0)
+                await until(lambda: daemon.outbox.depth() == 0)
                 return bus.command_status(redis, command["command_id"]) or {}
             finally:
                 await daemon.stop()
@@ -332,7 +324,7 @@ def test_the_guard_console_releases_through_the_real_daemon(
             assert daemon.outbox.depth() == 2
             hub = await asyncio.to_thread(lambda: HubThread(app, port=port).start())
             try:
-                await wait_for(lambda: daemon.outbox.depth() == 0, timeout=30)
+                await until(lambda: daemon.outbox.depth() == 0, timeout=30)
             finally:
                 await asyncio.to_thread(hub.stop)
         finally:
