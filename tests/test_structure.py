@@ -15,7 +15,7 @@ SYSTEM_CONTEXT_ALLOWED = {
     "saas/auth/service.py": "look-ups before a tenant is known (login, session, token)",
     "saas/auth/oidc.py": "staff single sign-on look-up",
     "saas/auth/devices.py": "device look-up by key before the tenant is known",
-    "saas/alerts.py": "regional alerts are provider data, read for every covered tenant",
+    "saas/policy/alerts.py": "regional alerts are provider data, read for every covered tenant",
     "saas/api/alerts.py": "provider staff list and end alerts (provider data, no tenant)",
     "saas/api/devices.py": "edge pairing: code look-up and failed-attempt audit before the tenant \
 is known",

@@ -12,7 +12,6 @@ from flask.typing import ResponseReturnValue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from saas import alerts
 from saas.api import items, registry
 from saas.api.pagination import QUERY_PARAMETERS, paginate
 from saas.auth.permissions import Permission
@@ -20,6 +19,7 @@ from saas.auth.principal import check_permission
 from saas.db import get_session, utcnow
 from saas.errors import ApiError, NotFound, validation_error
 from saas.models.alerts import Alert
+from saas.policy import alerts
 from saas.sites import get_site
 from saas.tenancy import system_context
 

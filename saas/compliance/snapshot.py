@@ -4,6 +4,9 @@ edge keeps (docs/edge-protocol.md §Sync).
 Body sections::
 
     policy    Policy.to_dict() of the policy in force
+    plan      what the public board prints (saas/compliance/board.py): enterprise, district,
+              legal representative, industry, rating, responsible person (phones masked),
+              remarks, ``measures`` per level, ``cargo_url`` for the QR code
     alert     {"level": "none"|"yellow"|"orange"|"red", "since": iso|None, "id": str|None,
                "windows": [{"level", "starts_at", "ends_at"|None, "id"}]} — the level in force
                at any moment is the highest window covering it (so an alert that starts or
@@ -40,7 +43,7 @@ from saas.compliance.decision import Booking, VehicleFacts
 from saas.compliance.policy import Policy
 
 KEYED_SECTIONS = ("registry", "black", "white")
-WHOLE_SECTIONS = ("policy", "alert", "bookings")
+WHOLE_SECTIONS = ("policy", "plan", "alert", "bookings")
 SECTIONS = WHOLE_SECTIONS + KEYED_SECTIONS
 
 E = TypeVar("E", bound=StrEnum)

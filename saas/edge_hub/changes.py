@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from saas.edge_hub import bus
 from saas.models.alerts import SiteAlert
 from saas.models.ledger import InPlantVehicle, NonRoadMachinery, TransportVehicle, VehicleListEntry
+from saas.models.plans import SitePlan
+from saas.models.tenancy import Site
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,9 @@ SNAPSHOT_MODELS: dict[type, str] = {
     InPlantVehicle: "registry",
     NonRoadMachinery: "registry",
     VehicleListEntry: "lists",
-    SiteAlert: "alert",  # regional alerts are provider data: saas.alerts.notify after COMMIT
+    SiteAlert: "alert",  # regional alerts are provider data: saas.policy.alerts.notify after COMMIT
+    SitePlan: "plan",
+    Site: "site",  # the board header (name, legal representative, rating) is in the snapshot
 }
 _KEY = "cleangate.snapshot_changes"
 
@@ -43,7 +47,8 @@ def _collect(session: Session, _ctx: Any, _instances: Any) -> None:
         what = SNAPSHOT_MODELS.get(type(obj))
         if what is None:
             continue
-        tenant_id, site_id = getattr(obj, "tenant_id", None), getattr(obj, "site_id", None)
+        tenant_id = getattr(obj, "tenant_id", None)
+        site_id = obj.id if isinstance(obj, Site) else getattr(obj, "site_id", None)
         if tenant_id is not None and site_id is not None:
             pending.setdefault((tenant_id, site_id), set()).add(what)
 

@@ -182,6 +182,7 @@ class Hub:
         self.versions: dict[uuid.UUID, str] = {}  # site -> current snapshot version
         self.viewers: dict[uuid.UUID, set[ServerConnection]] = {}  # site -> board feeds
         self.secret_key = app.config["CLEANGATE_SETTINGS"].secret_key
+        self.base_url = app.config["CLEANGATE_SETTINGS"].base_url
         self.frames: OrderedDict[str, str] = OrderedDict()  # version -> snapshot frame (LRU)
         self.server: Server | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -751,7 +752,7 @@ class Hub:
 
     def _build_snapshot(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> dict[str, Any]:
         with tenant_context(tenant_id), self.db.sessionmaker() as session:
-            return site_snapshot.build(session, site_id)
+            return site_snapshot.build(session, site_id, base_url=self.base_url)
 
     async def site_changed(self, tenant_id: uuid.UUID, site_id: uuid.UUID) -> None:
         """Rebuild the site's snapshot and push a delta to its bridges on this hub."""

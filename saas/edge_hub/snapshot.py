@@ -1,11 +1,10 @@
 """Build a site's snapshot body (saas/compliance/snapshot.py) from the database.
 
-Alert: the level in force and every alert window of the next 72 h (saas/alerts.py). Policy:
-until the 一厂一策 plans land (issue 6) a site decides on the built-in template for its
-rating — A/引领性 ``ordinary_baseline``, B ``b_enterprise``, C and below ``c_enterprise``,
-coking ``coking_ule``; each template carries its alert-level rules. Bookings are empty until the
-mini-program's visitor bookings exist (issue 8). Those replace only ``site_policy`` /
-``site_bookings`` here.
+Policy and plan: the 一厂一策 plan in force (saas/policy/plans.py) — its gate policy, and the
+``plan`` section the public board prints (phones masked); without an approved plan, the
+built-in template for the site's industry and rating. Alert: the level in force and every alert
+window of the next 72 h (saas/policy/alerts.py). Bookings are empty until the mini-program's
+visitor bookings exist (issue 8); that replaces only ``site_bookings`` here.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from saas.compliance import load_template
 from saas.db import utcnow
 from saas.ledger.chain import iso
 from saas.models.ledger import (
@@ -27,24 +25,10 @@ from saas.models.ledger import (
     VehicleListEntry,
 )
 from saas.models.tenancy import Site
-
-
-def site_policy(site: Site) -> dict[str, Any]:
-    rating = (site.rating or "").upper()
-    if "焦" in (site.industry or "") or site.industry == "coking":
-        name = "coking_ule"
-    elif rating.startswith("A") or "引领" in rating:
-        name = "ordinary_baseline"
-    elif rating.startswith("B"):
-        name = "b_enterprise"
-    else:
-        name = "c_enterprise"
-    return load_template(name).to_dict()
+from saas.policy import alerts, plans
 
 
 def site_alert(session: Session, site: Site, now: datetime) -> dict[str, Any]:
-    from saas import alerts
-
     return alerts.snapshot_section(session, site, now)
 
 
@@ -56,8 +40,9 @@ def _d(value: object) -> str | None:
     return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
 
 
-def build(session: Session, site_id: uuid.UUID) -> dict[str, Any]:
-    """The body for one site, read in the caller's tenant context."""
+def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[str, Any]:
+    """The body for one site, read in the caller's tenant context (``base_url``: the public
+    address the board's QR code points under)."""
     site = session.get(Site, site_id)
     if site is None:
         raise LookupError(f"site {site_id} not found")
@@ -130,8 +115,10 @@ def build(session: Session, site_id: uuid.UUID) -> dict[str, Any]:
             black[entry.plate] = item
         else:
             white[entry.plate] = {**item, "exemption": entry.exemption}
+    plan, _ = plans.document(session, site)
     return {
-        "policy": site_policy(site),
+        "policy": plan.policy.to_dict(),
+        "plan": plans.board_section(session, site, cargo_url=plans.cargo_url(base_url, site)),
         "alert": site_alert(session, site, now),
         "registry": registry,
         "black": black,

@@ -15,6 +15,7 @@ from saas.models.ledger import (
     TransportVehicle,
     VehicleListEntry,
 )
+from saas.models.plans import MeasureCheck, SitePlan
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
 __all__ = [
@@ -28,12 +29,14 @@ __all__ = [
     "LedgerEvent",
     "LedgerHead",
     "LoginSession",
+    "MeasureCheck",
     "NonRoadMachinery",
     "Passage",
     "RegistryChange",
     "Role",
     "Site",
     "SiteAlert",
+    "SitePlan",
     "SupportGrant",
     "Tenant",
     "TenantStatus",

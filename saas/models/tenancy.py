@@ -60,4 +60,6 @@ class Site(TenantScoped, Base):
     legal_representative_phone: Mapped[str | None] = mapped_column(String(30))
     contact_name: Mapped[str | None] = mapped_column(String(100))
     contact_phone: Mapped[str | None] = mapped_column(String(30))
+    # The public board's address is /board/<board_token>: unguessable, rotatable (docs/board.md)
+    board_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = created_at()

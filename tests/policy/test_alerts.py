@@ -14,12 +14,12 @@ from flask import Flask
 from edge_bridge import config as edge_config
 from edge_bridge.daemon import Daemon
 from edge_bridge.drivers.simulator import SimulatedCamera, SimulatedPlate
-from saas import alerts
 from saas.compliance import PlateColor, Verdict
 from saas.db import get_database
 from saas.models.alerts import Alert, SiteAlert
 from saas.models.ledger import TransportVehicle
 from saas.models.tenancy import Site
+from saas.policy import alerts
 from saas.tenancy import system_context, tenant_context
 from tests.conftest import TenantFixture
 from tests.edge_hub.harness import SIM_LANES, HubThread, make_box, until
