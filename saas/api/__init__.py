@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         exports,
         me,
         passages,
+        plans,
         registries,
         sites,
         support,

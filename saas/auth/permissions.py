@@ -29,6 +29,8 @@ class Permission(enum.StrEnum):
     SUPPORT_ACCESS = "support.access"
     BILLING_MANAGE = "billing.manage"
     ALERT_MANAGE = "alert.manage"  # issue, end and import heavy-pollution alerts
+    PLAN_WRITE = "plan.write"  # draft 一厂一策 plan versions
+    PLAN_APPROVE = "plan.approve"  # put a plan version in force (tenant admins only)
 
 
 _TENANT_READ = {
@@ -63,12 +65,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.TOKEN_MANAGE,
             Permission.AUDIT_READ,
             Permission.PASSAGE_RELEASE,
+            Permission.PLAN_WRITE,
+            Permission.PLAN_APPROVE,
         }
     ),
     Role.ENV_MANAGER: frozenset(
         _TENANT_READ
         | {
             Permission.SITE_WRITE,
+            Permission.PLAN_WRITE,
             Permission.REGISTRY_WRITE,
             Permission.TOKEN_MANAGE,
             Permission.PASSAGE_RELEASE,
@@ -96,6 +101,8 @@ _WRITE_PERMISSIONS = frozenset(
         Permission.BILLING_MANAGE,
         Permission.PASSAGE_RELEASE,
         Permission.ALERT_MANAGE,
+        Permission.PLAN_WRITE,
+        Permission.PLAN_APPROVE,
     }
 )
 

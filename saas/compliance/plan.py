@@ -233,7 +233,7 @@ def _read_plan(data: object, issues: list[PolicyIssue]) -> Plan | None:
             issues.append(PolicyIssue(str(key), "unknown_field", "not in the schema"))
     if data.get("schema", SCHEMA) != SCHEMA:
         issues.append(PolicyIssue("schema", "bad_value", f"expected {SCHEMA}"))
-    production: dict[AlertLevel, tuple[ProductionMeasure, ...]] = {}
+    production: dict[AlertLevel, tuple[ProductionMeasure, ...]] = {lv: () for lv in ALERT_LEVELS}
     raw_production = data.get("production", {})
     if not isinstance(raw_production, Mapping):
         issues.append(PolicyIssue("production", "bad_type", "expected an object"))

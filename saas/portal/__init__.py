@@ -27,6 +27,6 @@ def home() -> str:
 
 def init_app(app: Flask) -> None:
     # Importing a page module declares its routes on ``bp``.
-    from saas.portal import bridges, exports, passages, registries  # noqa: F401
+    from saas.portal import bridges, exports, passages, plans, registries  # noqa: F401
 
     app.register_blueprint(bp)

@@ -28,7 +28,7 @@ from tests.ledger.edge_helpers import make_device
 T0 = datetime(2026, 1, 12, 2, 0, tzinfo=UTC)  # 10:00 Beijing
 
 
-def _site(app: Flask, tenant: TenantFixture, region: str, industry: str = "steel") -> Site:
+def _site(app: Flask, tenant: TenantFixture, region: str, industry: str = "steel_long") -> Site:
     with tenant_context(tenant.tenant_id), get_database(app).sessionmaker() as session:
         site = session.get(Site, tenant.site_id)
         assert site is not None

@@ -39,6 +39,7 @@ class World:
     a_export_id: uuid.UUID | None = None
     a_device_id: uuid.UUID | None = None
     a_command_id: str | None = None
+    a_plan_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -52,6 +53,7 @@ class World:
                 *self.a_registry_ids.values(),
                 *([self.a_export_id] if self.a_export_id else []),
                 *([self.a_device_id] if self.a_device_id else []),
+                *([self.a_plan_id] if self.a_plan_id else []),
             )
         ] + [self.a.slug]
 
@@ -74,6 +76,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "export_id": lambda w: w.a_export_id,
     "device_id": lambda w: w.a_device_id,
     "command_id": lambda w: w.a_command_id,
+    "plan_id": lambda w: w.a_plan_id,
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
@@ -95,6 +98,7 @@ NOT_TENANT_SCOPED = {
     "api.template_transport_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_inplant_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_nonroad_machinery": "blank Excel template (binary, no tenant data)",
+    "api.list_plan_templates": "built-in plan templates (no tenant data)",
     "portal.registries_template_transport_vehicle": "blank Excel template (binary)",
     "portal.registries_template_inplant_vehicle": "blank Excel template (binary)",
     "portal.registries_template_nonroad_machinery": "blank Excel template (binary)",
@@ -168,7 +172,22 @@ def _build_world(app: Flask) -> World:
         a_device_id=_A_DEVICES[a.tenant_id],
     )
     world.a_command_id = _a_command(app, _A_DEVICES[a.tenant_id])
+    world.a_plan_id = _a_plan(app, a)
     return world
+
+
+def _a_plan(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A draft 一厂一策 plan of tenant A's site."""
+    from saas.models.tenancy import Site
+    from saas.policy import plans
+    from saas.tenancy import tenant_context
+
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        site = session.get(Site, a.site_id)
+        assert site is not None
+        row = plans.create_draft(session, site, actor_id=a.admin_id)
+        session.commit()
+        return row.id
 
 
 def _a_command(app: Flask, device_id: uuid.UUID) -> str:
