@@ -133,7 +133,8 @@ def test_each_site_starts_from_the_template_for_its_industry_and_rating(
 
 def test_every_template_cites_its_source_and_lists_measures_at_every_alert_level() -> None:
     for template in PLAN_TEMPLATES.values():
-        assert template.source and template.confidence in {"CONFIRMED", "IMPL"}
+        assert template.source
+        assert template.confidence in {"CONFIRMED", "IMPL"}
         for level in (AlertLevel.YELLOW, AlertLevel.ORANGE, AlertLevel.RED):
             assert template.plan.measures(level), (template.id, level)
     # seed 001: the C-rated coating enterprise's orange measures, word for word

@@ -125,7 +125,8 @@ def test_a_plan_is_drafted_from_the_template_edited_approved_and_superseded(
             for e in session.query(AuditEvent).filter(AuditEvent.tenant_id == tenant_a.tenant_id)
             if e.event.startswith("plan.")
         ]
-    assert events.count("plan.approve") == 2 and "plan.withdraw" in events
+    assert events.count("plan.approve") == 2
+    assert "plan.withdraw" in events
 
 
 def test_only_a_tenant_admin_approves(app: Flask, tenant_a: TenantFixture) -> None:
@@ -153,7 +154,8 @@ def test_the_snapshot_carries_the_plan_in_force_with_masked_phones(
         body = site_snapshot.build(session, tenant_a.site_id, base_url="https://cg.example")
         assert body["policy"]["id"] == "b_enterprise"  # the steel B template's gate policy
         section = body["plan"]
-        assert section["plan_version"] is None and section["template"] == "steel_b"
+        assert section["plan_version"] is None
+        assert section["template"] == "steel_b"
         assert (section["legal_phone"], section["responsible_phone"]) == (
             "139****5678", "138****1234",
         )  # fmt: skip
@@ -167,7 +169,8 @@ def test_the_snapshot_carries_the_plan_in_force_with_masked_phones(
         session.commit()
         body = site_snapshot.build(session, tenant_a.site_id)
         assert body["policy"]["id"] == "ordinary_baseline"
-        assert body["plan"]["plan_version"] == 1 and body["plan"]["remarks"] == "出口企业"
+        assert body["plan"]["plan_version"] == 1
+        assert body["plan"]["remarks"] == "出口企业"
         assert body["plan"]["measures"]["none"] == ["禁止国四及以下重型柴油货车入园"]
         assert "13912345678" not in str(body)
 
@@ -194,7 +197,8 @@ def test_approving_a_plan_switches_the_gate_within_a_minute(
                 camera = daemon.supervisor._entries["simulator:CAM-IN"].device
                 assert isinstance(camera, SimulatedCamera)
                 first = await camera.emit(CN4_TRUCK)
-                assert first is not None and first.verdict is Verdict.ALLOW  # B-rated, no alert
+                assert first is not None
+                assert first.verdict is Verdict.ALLOW
                 before = daemon.snapshot.version
 
                 def approve_stricter() -> None:
@@ -215,7 +219,8 @@ def test_approving_a_plan_switches_the_gate_within_a_minute(
                 assert time.monotonic() - started < 60
                 assert daemon.snapshot.site.body["plan"]["plan_version"] == 1
                 again = await camera.emit(CN4_TRUCK)
-                assert again is not None and again.verdict is Verdict.DENY
+                assert again is not None
+                assert again.verdict is Verdict.DENY
             finally:
                 await daemon.stop()
 
