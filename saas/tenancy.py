@@ -186,6 +186,9 @@ def _scope_statement(state: ORMExecuteState) -> None:
 
 def _check_writes(session: Session, _flush_context: Any, _instances: Any) -> None:
     ctx = _current.get()
+    if session.get_bind().dialect.name == "postgresql":
+        # The rows are written under the context in force now, not the one of the last read.
+        _ensure_pg_setting(session, ctx)
     for obj in session.new:
         if not isinstance(obj, TenantOwned):
             continue

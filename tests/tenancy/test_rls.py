@@ -173,3 +173,35 @@ def test_new_tenant_creation_as_app_role(pg: Backend) -> None:
     """Provisioning works through RLS with the system context (WITH CHECK passes)."""
     fixture = make_tenant(pg.app, "rls")
     assert isinstance(fixture.tenant_id, uuid.UUID)
+
+
+def test_rows_are_written_under_the_context_in_force_at_flush(
+    app: Flask, tenant_a: TenantFixture, tenant_b: TenantFixture
+) -> None:
+    """A read sets the database's tenant setting; a later flush in another context must not
+    inherit it (RLS WITH CHECK judges the insert by the context that writes it)."""
+    from sqlalchemy import select
+
+    from saas.auth import audit
+    from saas.db import get_database
+    from saas.models.identity import AuditEvent
+    from saas.models.tenancy import Site
+    from saas.tenancy import system_context
+
+    with tenant_context(tenant_a.tenant_id), get_database(app).sessionmaker() as session:
+        assert session.scalars(select(Site.id)).all() == [tenant_a.site_id]  # tenant A's read
+        with system_context("test: provider event"):
+            audit.record(session, "test.provider_event", tenant_id=None)  # a provider row
+            session.flush()
+        session.commit()
+    with system_context("test"), get_database(app).sessionmaker() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "test.provider_event")
+        )
+        assert [e.tenant_id for e in events] == [None]
+        assert session.scalars(select(Site.id)).all()  # a system read in the same transaction
+        with tenant_context(tenant_b.tenant_id):
+            audit.record(session, "test.b_event", tenant_id=tenant_a.tenant_id)
+            # Tenant B may not write tenant A's row, whatever the last read's setting was.
+            with pytest.raises(Exception, match=r"row-level security|belongs to another"):
+                session.flush()
