@@ -147,6 +147,7 @@ class Daemon:
                 self.config.web_port,
                 self.config.web_users,
                 secret=self._web_secret(),
+                snapshot=self.snapshot,
             )
             await self.web.start()
             log.info("local pages on %s", self.web.url)

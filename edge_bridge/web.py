@@ -1,9 +1,11 @@
-"""The edge box's own pages: the guard console (login) and the public gate board (门禁公示).
+"""The edge box's own pages: the guard console (login) and the public "一厂一策" board.
 
 They run on the daemon's event loop with the project's small HTTP server
 (``edge_bridge.drivers.http``), so they keep working when the plant's internet is down; they read
-the daemon's :class:`~edge_bridge.state.BridgeState` and act only through
-:class:`~edge_bridge.state.GuardActions`. Pages, login, masking and refresh: docs/edge-local-ui.md.
+the daemon's :class:`~edge_bridge.state.BridgeState` (and, for the board, its site snapshot) and
+act only through :class:`~edge_bridge.state.GuardActions`. The board is the cloud's own page
+(``saas/board/page/``, read as files of the installed ``saas`` package: nothing of ``saas`` but
+``saas.compliance`` is imported). Pages, login and refresh: docs/edge-local-ui.md, docs/board.md.
 """
 
 from __future__ import annotations
@@ -23,18 +25,29 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
+import segno
 
 from edge_bridge import __version__
 from edge_bridge.drivers.http import HttpRequest, HttpResponse, HttpServer, form_fields
 from edge_bridge.state import BridgeState, GuardActions, LaneState, PassageView
 from edge_bridge.web_i18n import DEFAULT_LANGUAGE, LANGUAGES, has_message, translator
-from saas.compliance import PLATE_PROVINCES, EmissionStage, PlateColor, normalize_plate, parse_plate
+from saas.compliance import (
+    PLATE_PROVINCES,
+    AlertLevel,
+    EmissionStage,
+    PlateColor,
+    normalize_plate,
+    parse_plate,
+)
+from saas.compliance import board as public_board
+from saas.compliance import snapshot as snap
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +251,7 @@ TYPED_COLORS: tuple[PlateColor, ...] = (
 MAX_REASON = 500
 MAX_PLATE = 16
 CONSOLE_RECENT = 50
-BOARD_RECENT = 20
+BOARD_POLL_MS = 1000  # the board polls /board.json every second: a passage shows within ~1 s
 SESSION_SECONDS = 12 * 3600
 
 SESSION_COOKIE = "cg_session"
@@ -249,8 +262,42 @@ LANG_COOKIE = "cg_lang"
 _STATIC_TYPES = {
     "edge.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+}
+# The public board is the cloud's page (saas/board/page/): one template, its stylesheet, its script.
+_BOARD_ASSETS = {
+    "board.css": "text/css; charset=utf-8",
     "board.js": "text/javascript; charset=utf-8",
 }
+
+
+def _level(value: str | None) -> AlertLevel:
+    try:
+        return AlertLevel((value or "none").lower())
+    except ValueError:
+        return AlertLevel.NONE
+
+
+def _board_page_file(name: str) -> bytes:
+    """A file of the shared board page, from the installed ``saas`` package's data (the
+    ``saas`` package itself imports nothing; ``saas.board`` is never imported here)."""
+    return resources.files("saas").joinpath("board", "page", name).read_bytes()
+
+
+@lru_cache(maxsize=8)
+def _qr_svg(url: str) -> str:
+    """The cargo-registration QR code as inline SVG (segno's markup: paths, no text)."""
+    if not url:
+        return ""
+    code = segno.make(url, error="m", micro=False)
+    return str(code.svg_inline(scale=1, border=2, omitsize=True, dark="#000", light="#fff"))
+
+
+class SnapshotSource(Protocol):
+    """What the board reads of the daemon's snapshot store (``edge_bridge.sync``)."""
+
+    site: snap.Site  # the snapshot in force (the strict fallback until the first sync)
+
+
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -353,9 +400,15 @@ class LocalWeb:
         clock: Callable[[], float] = time.time,
         login_attempts: int = 5,
         login_window: float = 60.0,
+        snapshot: SnapshotSource | None = None,
     ) -> None:
         self.state = state
         self.actions = actions
+        # The board prints the snapshot's plan section; the daemon (our GuardActions) holds the
+        # store as ``.snapshot`` when none is passed.
+        self.snapshot: SnapshotSource | None = (
+            snapshot if snapshot is not None else getattr(actions, "snapshot", None)
+        )
         self.users = dict(users)
         for name, encoded in self.users.items():
             if not is_password_hash(encoded):
@@ -384,6 +437,18 @@ class LocalWeb:
         )
         self._env.filters["segment"] = _segment
         self._env.globals["static_url"] = self._static_url
+        self._board_assets = {name: _board_page_file(name) for name in _BOARD_ASSETS}
+        digest = hashlib.sha256(b"".join(self._board_assets[n] for n in sorted(_BOARD_ASSETS)))
+        self._board_assets_url = f"/static/board/{digest.hexdigest()[:12]}"
+        self._board_env = jinja2.Environment(
+            loader=jinja2.DictLoader(
+                {"board.html": _board_page_file("board.html").decode("utf-8")}
+            ),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
         self._server = HttpServer(
             self._handle, host, port, max_body=64 * 1024, idle_timeout=30.0, name="edge-web"
         )
@@ -435,6 +500,8 @@ class LocalWeb:
         method, path = ctx.request.method, ctx.request.path
         if path == "/healthz":
             return HttpResponse.text(200, "ok")
+        if path.startswith("/static/board/"):
+            return self._board_asset(path.removeprefix("/static/board/"))
         if path.startswith("/static/"):
             return self._static_file(path.removeprefix("/static/"))
         gets: dict[str, Callable[[_Ctx], HttpResponse]] = {
@@ -939,42 +1006,48 @@ class LocalWeb:
     # ------------------------------------------------------------ public board
 
     def _board_data(self, ctx: _Ctx) -> dict[str, Any]:
-        """Everything the public board shows, and nothing else: plates are masked here."""
-        t, s = ctx.t, self.state
-        alert_label, alert_class = self._alert(t)
-        today = self._now().astimezone(SHANGHAI).date()
-        passages = []
-        for p in list(s.recent)[:BOARD_RECENT]:
-            verdict, verdict_class = self._verdict(t, p.verdict)
-            local = _as_utc(p.captured_at).astimezone(SHANGHAI)
-            passages.append(
-                {
-                    "time": local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M"),
-                    "plate": mask_plate(p.plate_text) or t("plate_unreadable"),
-                    "direction": self._direction(t, p.direction),
-                    "stage": self._stage(t, ctx.lang, p.emission_stage),
-                    "verdict": verdict,
-                    "verdict_class": verdict_class,
-                }
-            )
-        return {
-            "site_name": s.site_name,
-            "online": s.online,
-            "offline_text": "" if s.online else t("offline"),
-            "alert_level": alert_class,
-            "alert_label": alert_label,
-            "now_ms": int(self._clock() * 1000),
-            "today_in": s.today_in,
-            "today_out": s.today_out,
-            "passages": passages,
-        }
+        """The board as the cloud shows it (``saas.compliance.board.view``), from this box:
+        the snapshot's plan section, the alert its windows put in force now, and the box's own
+        last decision — so the gate's screen is right while the plant is offline."""
+        now = self._now()
+        site = self.snapshot.site if self.snapshot is not None else None
+        section = dict((site.body.get("plan") or {}) if site is not None else {})
+        if not section.get("enterprise"):
+            section["enterprise"] = self.state.site_name  # never synced: at least the name
+        if site is not None:
+            level, since = public_board.alert_in_force(site, now)
+        else:
+            level, since = _level(self.state.alert_level), None
+        last = self.state.recent[0] if self.state.recent else None
+        item = None
+        if last is not None:
+            item = {
+                "plate": last.plate_text,
+                "verdict": last.verdict,
+                "emission_stage": last.emission_stage,
+                "captured_at": _as_utc(last.captured_at),
+                "direction": last.direction,
+                "display": list(last.display),
+            }
+        return public_board.view(section, level, since, item, now, offline=not self.state.online)
 
     def _board_page(self, ctx: _Ctx) -> HttpResponse:
         board = self._board_data(ctx)
-        clock = datetime.fromtimestamp(board["now_ms"] / 1000, SHANGHAI)
-        return self._render(
-            ctx, "board.html", board=board, clock=clock.strftime("%Y-%m-%d %H:%M:%S")
+        page = self._board_env.get_template("board.html").render(
+            board=board,
+            feed={"mode": "poll", "json": "/board.json", "interval_ms": BOARD_POLL_MS},
+            assets=self._board_assets_url,
+            qr_svg=_qr_svg(board["cargo_url"]),
         )
+        return HttpResponse(200, page.encode(), "text/html; charset=utf-8")
+
+    def _board_asset(self, rest: str) -> HttpResponse:
+        """``/static/board/<version>/<name>``: the version only busts caches."""
+        _, _, name = rest.partition("/")
+        if name not in self._board_assets:
+            raise _NotFound
+        cache = (("Cache-Control", "public, max-age=86400"),)
+        return HttpResponse(200, self._board_assets[name], _BOARD_ASSETS[name], cache)
 
     def _board_json(self, ctx: _Ctx) -> HttpResponse:
         return self._json(self._board_data(ctx))

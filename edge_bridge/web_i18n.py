@@ -144,17 +144,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "verdict_allow": {"zh": "放行", "en": "allowed"},
     "verdict_deny": {"zh": "禁止", "en": "denied"},
     "verdict_review": {"zh": "人工核验", "en": "manual check"},
-    # board
-    "board_clock": {"zh": "当前时间", "en": "Time"},
+    # counts
     "today_in": {"zh": "今日进厂", "en": "In today"},
     "today_out": {"zh": "今日出厂", "en": "Out today"},
-    "vehicles": {"zh": "{n} 辆", "en": "{n}"},
-    "board_recent": {"zh": "最近通行车辆", "en": "Latest vehicles"},
     "plate_unreadable": {"zh": "未识别", "en": "not read"},
-    "board_privacy": {
-        "zh": "为保护车主隐私，车牌号码部分隐藏",
-        "en": "Plates are partly hidden to protect vehicle owners' privacy",
-    },
     # decision reasons (saas.compliance.REASON_CODES)
     "reason_plate_unreadable": {"zh": "车牌未识别", "en": "plate not read"},
     "reason_plate_invalid": {"zh": "车牌格式无效", "en": "invalid plate"},

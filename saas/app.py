@@ -11,6 +11,7 @@ from saas.settings import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     from saas import (
         auth,
+        board,
         db,
         edge_hub,
         errors,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_api(app)
     init_portal(app)
     init_console(app)
+    board.init_app(app)  # the public 一厂一策 board: /board/<token>
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

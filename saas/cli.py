@@ -7,6 +7,9 @@ import click
 from flask.cli import FlaskGroup
 
 from saas.app import create_app
+from saas.board.cli import board_cli
+from saas.notify.cli import notify_group
+from saas.policy.feed_pull import alerts_cli
 
 main = FlaskGroup(
     create_app=lambda: create_app(),
@@ -32,6 +35,14 @@ def hub_command(host: str, port: int) -> None:
     # One line per connection open/close is noise at 10 000 bridges (and costs CPU).
     logging.getLogger("websockets").setLevel(logging.WARNING)
     run(hub_app(Settings.from_env()), host, port)
+
+
+# `cleangate alerts pull [--loop --interval 300]`: the regulator feed pull (docs/alerts.md)
+main.add_command(alerts_cli)
+# `cleangate notify relay [--loop]`: the notification outbox relay (docs/notifications.md)
+main.add_command(notify_group)
+# `cleangate board url --site ID [--rotate]`: the public board's address (docs/board.md)
+main.add_command(board_cli)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Settings:
     ledger_signing_key: str = ""
     base_url: str = "http://127.0.0.1:8000"
     edge_hub_url: str = "ws://127.0.0.1:8765/"
+    board_feed_url: str = "ws://127.0.0.1:8765/"  # the hub as board pages' browsers reach it
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
@@ -64,6 +65,8 @@ class Settings:
     login_lockout_seconds: int = 900
     login_ip_limit_per_minute: int = 20
     testing: bool = False
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    alert_feed: AlertFeedSettings = field(default_factory=lambda: AlertFeedSettings())
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -127,6 +130,11 @@ class Settings:
             "ledger_signing_key": env.get("LEDGER_SIGNING_KEY", "").strip(),
             "base_url": env.get("CLEANGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             "edge_hub_url": env.get("EDGE_HUB_URL", "ws://127.0.0.1:8765/").strip(),
+            # docs/board.md: the public board's live feed; defaults to the hub the edges use
+            "board_feed_url": (
+                env.get("BOARD_FEED_URL", "").strip()
+                or env.get("EDGE_HUB_URL", "ws://127.0.0.1:8765/").strip()
+            ),
             "oidc_issuer": env.get("OIDC_ISSUER") or None,
             "oidc_client_id": env.get("OIDC_CLIENT_ID") or None,
             "oidc_client_secret": env.get("OIDC_CLIENT_SECRET") or None,
@@ -145,6 +153,10 @@ class Settings:
         }
         if production and values["oidc_allow_insecure"]:
             raise SettingsError("OIDC_ALLOW_INSECURE cannot be set in production")
+        if not str(values["board_feed_url"]).startswith(("ws://", "wss://")):
+            raise SettingsError("BOARD_FEED_URL (default EDGE_HUB_URL) must be ws:// or wss://")
+        values["notify"] = NotifySettings.from_env(env, var_dir)  # docs/notifications.md
+        values["alert_feed"] = AlertFeedSettings.from_env(env)  # docs/alerts.md §Console
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         if not settings.secret_key:
@@ -177,3 +189,194 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+# --- site-contact notifications (docs/notifications.md) ---------------------------------------
+
+SMS_PROVIDERS = ("simulator", "aliyun", "tencent")
+WECHAT_PROVIDERS = ("simulator", "wechat")
+EMAIL_PROVIDERS = ("simulator", "smtp")
+SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Channels of the notification outbox. Secrets come from the environment only and are
+    kept out of ``repr`` (so out of logs and tracebacks)."""
+
+    sms_provider: str = "simulator"
+    sms_sign_name: str = "CleanGate"
+    sms_template_alert: str = ""
+    sms_template_alert_end: str = ""
+    aliyun_access_key_id: str = ""
+    aliyun_access_key_secret: str = field(default="", repr=False)
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_sms_region: str = "cn-hangzhou"
+    tencent_secret_id: str = ""
+    tencent_secret_key: str = field(default="", repr=False)
+    tencent_sms_app_id: str = ""
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com/"
+    tencent_sms_region: str = "ap-guangzhou"
+    wechat_provider: str = "simulator"
+    wechat_app_id: str = ""
+    wechat_app_secret: str = field(default="", repr=False)
+    wechat_api_base: str = "https://api.weixin.qq.com/"
+    wechat_template_alert: str = ""
+    wechat_template_alert_end: str = ""
+    wechat_alert_fields: str = "thing1=site,phrase2=level,time3=time,thing4=summary"
+    wechat_page: str = ""
+    wechat_miniprogram_state: str = "formal"
+    email_provider: str = "simulator"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = "CleanGate <noreply@cleangate.local>"
+    simulator_file: Path = Path("var/notify-simulator.jsonl")
+    max_attempts: int = 8
+    retry_base_seconds: int = 30
+    retry_max_seconds: int = 3600
+    lease_seconds: int = 300
+    send_timeout_seconds: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], var_dir: Path) -> NotifySettings:
+        def text(name: str, default: str = "") -> str:
+            return env.get(name, default).strip() or default
+
+        def choice(name: str, allowed: tuple[str, ...]) -> str:
+            value = text(name, allowed[0])
+            if value not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            return value
+
+        def number(name: str, default: int, minimum: int = 0) -> int:
+            return parse_int(text(name, str(default)), name, minimum)
+
+        settings = cls(
+            sms_provider=choice("SMS_PROVIDER", SMS_PROVIDERS),
+            sms_sign_name=text("SMS_SIGN_NAME", "CleanGate"),
+            sms_template_alert=text("SMS_TEMPLATE_ALERT"),
+            sms_template_alert_end=text("SMS_TEMPLATE_ALERT_END"),
+            aliyun_access_key_id=text("ALIYUN_ACCESS_KEY_ID"),
+            aliyun_access_key_secret=text("ALIYUN_ACCESS_KEY_SECRET"),
+            aliyun_sms_endpoint=text("ALIYUN_SMS_ENDPOINT", cls.aliyun_sms_endpoint),
+            aliyun_sms_region=text("ALIYUN_SMS_REGION", cls.aliyun_sms_region),
+            tencent_secret_id=text("TENCENT_SECRET_ID"),
+            tencent_secret_key=text("TENCENT_SECRET_KEY"),
+            tencent_sms_app_id=text("TENCENT_SMS_SDK_APP_ID"),
+            tencent_sms_endpoint=text("TENCENT_SMS_ENDPOINT", cls.tencent_sms_endpoint),
+            tencent_sms_region=text("TENCENT_SMS_REGION", cls.tencent_sms_region),
+            wechat_provider=choice("WECHAT_PROVIDER", WECHAT_PROVIDERS),
+            wechat_app_id=text("WECHAT_APP_ID"),
+            wechat_app_secret=text("WECHAT_APP_SECRET"),
+            wechat_api_base=text("WECHAT_API_BASE", cls.wechat_api_base),
+            wechat_template_alert=text("WECHAT_TEMPLATE_ALERT"),
+            wechat_template_alert_end=text("WECHAT_TEMPLATE_ALERT_END"),
+            wechat_alert_fields=text("WECHAT_ALERT_FIELDS", cls.wechat_alert_fields),
+            wechat_page=text("WECHAT_PAGE"),
+            wechat_miniprogram_state=choice(
+                "WECHAT_MINIPROGRAM_STATE", ("formal", "trial", "developer")
+            ),
+            email_provider=choice("EMAIL_PROVIDER", EMAIL_PROVIDERS),
+            smtp_host=text("SMTP_HOST"),
+            smtp_port=number("SMTP_PORT", 587, 1),
+            smtp_security=choice("SMTP_SECURITY", SMTP_SECURITY),
+            smtp_username=text("SMTP_USERNAME"),
+            smtp_password=env.get("SMTP_PASSWORD", ""),
+            smtp_from=text("SMTP_FROM", cls.smtp_from),
+            simulator_file=Path(
+                text("NOTIFY_SIMULATOR_FILE", str(var_dir / "notify-simulator.jsonl"))
+            ),
+            max_attempts=number("NOTIFY_MAX_ATTEMPTS", 8, 1),
+            retry_base_seconds=number("NOTIFY_RETRY_BASE_SECONDS", 30),
+            retry_max_seconds=number("NOTIFY_RETRY_MAX_SECONDS", 3600),
+            lease_seconds=number("NOTIFY_LEASE_SECONDS", 300, 1),
+            send_timeout_seconds=number("NOTIFY_SEND_TIMEOUT_SECONDS", 10, 1),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Name every variable a chosen provider still needs (fail fast, any environment)."""
+        needs: dict[str, str] = {}
+        if self.sms_provider == "aliyun":
+            needs |= {
+                "ALIYUN_ACCESS_KEY_ID": self.aliyun_access_key_id,
+                "ALIYUN_ACCESS_KEY_SECRET": self.aliyun_access_key_secret,
+            }
+        if self.sms_provider == "tencent":
+            needs |= {
+                "TENCENT_SECRET_ID": self.tencent_secret_id,
+                "TENCENT_SECRET_KEY": self.tencent_secret_key,
+                "TENCENT_SMS_SDK_APP_ID": self.tencent_sms_app_id,
+            }
+        if self.sms_provider != "simulator":
+            needs |= {
+                "SMS_TEMPLATE_ALERT": self.sms_template_alert,
+                "SMS_TEMPLATE_ALERT_END": self.sms_template_alert_end,
+            }
+        if self.wechat_provider == "wechat":
+            needs |= {
+                "WECHAT_APP_ID": self.wechat_app_id,
+                "WECHAT_APP_SECRET": self.wechat_app_secret,
+                "WECHAT_TEMPLATE_ALERT": self.wechat_template_alert,
+                "WECHAT_TEMPLATE_ALERT_END": self.wechat_template_alert_end,
+            }
+        if self.email_provider == "smtp":
+            needs |= {"SMTP_HOST": self.smtp_host}
+        missing = [name for name, value in needs.items() if not value]
+        if missing:
+            raise SettingsError("notifications need " + ", ".join(missing))
+        for pair in self.wechat_alert_fields.split(","):
+            key, _, value = pair.partition("=")
+            if not key.strip() or not value.strip():
+                raise SettingsError(
+                    f"WECHAT_ALERT_FIELDS must be key=value pairs, got {self.wechat_alert_fields!r}"
+                )
+
+
+# --- regulator alert feed pull (docs/alerts.md, "Console") ------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertFeedSettings:
+    """Where ``cleangate alerts pull`` fetches the regulator's findControlMeasuresInfo answer
+    (domain.md §1.8). The API's authentication is undocumented; we send one header
+    (``ALERT_FEED_TOKEN_HEADER: ALERT_FEED_TOKEN``). The token is kept out of ``repr``."""
+
+    urls: tuple[str, ...] = field(default=(), repr=False)  # a query string may carry a key
+    token: str = field(default="", repr=False)
+    token_header: str = "Authorization"  # noqa: S105 (a header name)
+    timeout_seconds: int = 15
+    interval_seconds: int = 300
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertFeedSettings:
+        import re
+        from urllib.parse import urlsplit
+
+        urls = tuple(u for u in re.split(r"[\s,]+", env.get("ALERT_FEED_URLS", "")) if u)
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise SettingsError(f"ALERT_FEED_URLS must hold http(s) URLs, got {parts.scheme!r}")
+        header = env.get("ALERT_FEED_TOKEN_HEADER", "").strip() or cls.token_header
+        if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+            raise SettingsError("ALERT_FEED_TOKEN_HEADER must be an HTTP header name")
+        return cls(
+            urls=urls,
+            token=env.get("ALERT_FEED_TOKEN", "").strip(),
+            token_header=header,
+            timeout_seconds=parse_int(
+                env.get("ALERT_FEED_TIMEOUT_SECONDS", "15").strip() or "15",
+                "ALERT_FEED_TIMEOUT_SECONDS",
+                1,
+            ),
+            interval_seconds=parse_int(
+                env.get("ALERT_FEED_INTERVAL_SECONDS", "300").strip() or "300",
+                "ALERT_FEED_INTERVAL_SECONDS",
+                10,
+            ),
+        )

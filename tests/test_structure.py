@@ -16,6 +16,8 @@ SYSTEM_CONTEXT_ALLOWED = {
     "saas/auth/oidc.py": "staff single sign-on look-up",
     "saas/auth/devices.py": "device look-up by key before the tenant is known",
     "saas/policy/alerts.py": "regional alerts are provider data, read for every covered tenant",
+    "saas/notify/relay.py": "outbox relay sweep: which tenants have due notifications (each \
+is relayed in its own tenant context)",
     "saas/api/alerts.py": "provider staff list and end alerts (provider data, no tenant)",
     "saas/api/devices.py": "edge pairing: code look-up and failed-attempt audit before the tenant \
 is known",
@@ -24,7 +26,10 @@ the tenant is known, last-seen of many bridges",
     "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
+    "saas/console/alerts.py": "provider alert screens: covered sites, their tenants and \
+bridges, the alert's audit trail",
     "saas/demo.py": "demo seeding",
+    "saas/board/tokens.py": "public board: the token is the credential; operator CLI by site id",
     "saas/users.py": "global username uniqueness; provider staff bootstrap",
     "tenants/provisioning.py": "creating tenants",
     "tenants/api.py": "provider tenant list",

@@ -33,8 +33,11 @@ def init_app(app: Flask) -> None:
     from saas.api import (  # noqa: F401
         alerts,
         audit,
+        board,
+        contacts,
         devices,
         edge,
+        execution,
         exports,
         me,
         passages,

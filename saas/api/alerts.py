@@ -15,7 +15,7 @@ from sqlalchemy import select
 from saas.api import items, registry
 from saas.api.pagination import QUERY_PARAMETERS, paginate
 from saas.auth.permissions import Permission
-from saas.auth.principal import check_permission
+from saas.auth.principal import Principal, check_permission
 from saas.db import get_session, utcnow
 from saas.errors import ApiError, NotFound, validation_error
 from saas.models.alerts import Alert
@@ -92,6 +92,16 @@ def alert_out(row: Alert) -> dict[str, Any]:
 )
 def create_alert(body: AlertCreate) -> ResponseReturnValue:
     principal = check_permission(Permission.ALERT_MANAGE)
+    try:
+        alert, _ = issue_alert(body, principal)
+    except alerts.AlertError as exc:
+        raise validation_error(exc.fields) from None
+    return alert_out(alert), 201
+
+
+def issue_alert(body: AlertCreate, principal: Principal) -> tuple[Alert, int]:
+    """Issue, commit, then tell the covered sites' hubs (the API and the console both use it).
+    Returns the alert and the number of sites told; AlertError leaves nothing written."""
     session = get_session()
     try:
         alert = alerts.issue(
@@ -105,12 +115,11 @@ def create_alert(body: AlertCreate) -> ResponseReturnValue:
             actor_id=principal.user_id,
             actor_label=principal.username,
         )
-    except alerts.AlertError as exc:
+    except alerts.AlertError:
         session.rollback()
-        raise validation_error(exc.fields) from None
+        raise
     session.commit()
-    alerts.notify(session, current_app.extensions["cleangate.redis"], alert)
-    return alert_out(alert), 201
+    return alert, alerts.notify(session, current_app.extensions["cleangate.redis"], alert)
 
 
 @registry.route(
@@ -132,7 +141,7 @@ def list_alerts() -> ResponseReturnValue:
 @registry.route(
     "/alerts/<uuid:alert_id>/end",
     "POST",
-    summary="解除预警（服务商）",
+    summary="解除预警，或调整解除时间（服务商；可选 JSON {ends_at}）",
     tags=["alerts"],
     permission=Permission.ALERT_MANAGE,
     response=AlertOut,
@@ -146,7 +155,18 @@ def end_alert(alert_id: uuid.UUID) -> ResponseReturnValue:
         raise NotFound("预警")
     if alert.ends_at is not None and alert.ends_at <= utcnow():
         raise ApiError(409, "alert_ended", "预警已解除")
-    alerts.end(session, alert, actor_id=principal.user_id, actor_label=principal.username)
+    body = request.get_json(silent=True) or {}
+    at = None
+    if isinstance(body, dict) and body.get("ends_at") is not None:
+        try:
+            at = datetime.fromisoformat(str(body["ends_at"]))
+        except ValueError:
+            raise validation_error({"ends_at": "ISO 8601 time with offset"}) from None
+        if at.tzinfo is None:
+            raise validation_error({"ends_at": "ISO 8601 time with offset"})
+        if at < alert.starts_at:
+            raise validation_error({"ends_at": "不能早于预警开始时间"})
+    alerts.end(session, alert, at=at, actor_id=principal.user_id, actor_label=principal.username)
     session.commit()
     alerts.notify(session, current_app.extensions["cleangate.redis"], alert)
     return alert_out(alert)

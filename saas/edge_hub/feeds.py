@@ -2,9 +2,16 @@
 
 A token is ``<expires unix>.<hex HMAC-SHA256(key, "<site id>:<expires>")>`` with a key derived
 from ``SECRET_KEY``: the portal (or the board page) mints it for one site, the hub checks it
-without a database round trip. A viewer receives ``{"type": "passages", "passages": [...]}``
-frames as the hub commits them (published on Redis ``edge:feed:<site>``, so a viewer on any
-hub sees every bridge's passages). Viewers send nothing; anything they send is ignored.
+without a database round trip. A viewer receives
+
+- ``{"type": "hello", "site_id"}`` once connected;
+- ``{"type": "passages", "site_id", "passages": [...]}`` as the hub commits them (published on
+  Redis ``edge:feed:<site>``, so a viewer on any hub sees every bridge's passages); each item
+  carries ``board``, the last-vehicle panel as ``saas.compliance.board.passage_view`` makes it;
+- ``{"type": "changed"}`` when the site's snapshot changed (alert, plan, site, lists): the
+  public board refetches its JSON (docs/board.md).
+
+Viewers send nothing; anything they send is ignored. A bad or expired token closes with 4401.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from websockets.protocol import State
 
 from saas.auth import audit
 from saas.compliance import snapshot as snap
+from saas.compliance.board import passage_view
 from saas.db import get_database, utcnow
 from saas.edge_hub import bus
 from saas.edge_hub import snapshot as site_snapshot
@@ -318,6 +319,12 @@ class Hub:
         text = json.dumps({"type": "passages", **json.loads(data)}, ensure_ascii=False)
         for ws in list(viewers):
             self._spawn(self._send_quietly(ws, text))
+
+    def _tell_viewers_changed(self, site_id: uuid.UUID) -> None:
+        """Something on the site's board may have changed (alert, plan, site, token): its open
+        boards refetch their JSON. Every hub hears the change notice, so viewers on any hub do."""
+        for ws in list(self.viewers.get(site_id, ())):
+            self._spawn(self._send_quietly(ws, '{"type":"changed"}'))
 
     @staticmethod
     async def _send_quietly(ws: ServerConnection, text: str) -> None:
@@ -603,8 +610,11 @@ class Hub:
         self, site_id: uuid.UUID, items: list[PassageIn], acks: list[dict[str, Any]]
     ) -> None:
         stored = {a["event_id"] for a in acks if a["status"] == "stored"}
-        feed = [
-            {
+        feed = []
+        for p in items:
+            if str(p.event_id) not in stored:
+                continue
+            item: dict[str, Any] = {
                 "event_id": str(p.event_id),
                 "captured_at": p.captured_at.isoformat(),
                 "gate": p.gate,
@@ -615,9 +625,9 @@ class Hub:
                 "verdict": p.decision.verdict,
                 "emission_stage": p.vehicle.emission_stage,
             }
-            for p in items
-            if str(p.event_id) in stored
-        ]
+            # the board's last-vehicle panel, computed once here (saas/compliance/board.py)
+            item["board"] = passage_view({**item, "display": list(p.decision.display)})
+            feed.append(item)
         if feed and self.loop is not None:
             text = json.dumps({"site_id": str(site_id), "passages": feed}, ensure_ascii=False)
             self.loop.run_in_executor(
@@ -816,6 +826,7 @@ class Hub:
         except ValueError:
             return
         if channel == bus.CHANGES:
+            self._tell_viewers_changed(uuid.UUID(message["site_id"]))
             self._spawn(
                 self._debounced_change(
                     uuid.UUID(message["tenant_id"]), uuid.UUID(message["site_id"])

@@ -15,6 +15,7 @@ from saas.models.ledger import (
     TransportVehicle,
     VehicleListEntry,
 )
+from saas.models.outbox import OutboxMessage, SiteContact
 from saas.models.plans import MeasureCheck, SitePlan
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
@@ -31,11 +32,13 @@ __all__ = [
     "LoginSession",
     "MeasureCheck",
     "NonRoadMachinery",
+    "OutboxMessage",
     "Passage",
     "RegistryChange",
     "Role",
     "Site",
     "SiteAlert",
+    "SiteContact",
     "SitePlan",
     "SupportGrant",
     "Tenant",

@@ -61,7 +61,8 @@ class MeasureCheck(TenantScoped, Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"))
-    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("site_plans.id"))
+    # The approved version the measure came from; None: the site's built-in template
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("site_plans.id"))
     episode_start: Mapped[datetime]  # the start of the alert episode it belongs to
     level: Mapped[str] = mapped_column(String(10))
     measure_index: Mapped[int] = mapped_column(Integer)

@@ -25,6 +25,7 @@ from saas.edge_hub import bus
 from saas.ledger.chain import iso
 from saas.models.alerts import LEVEL_ZH, LEVELS, RESPONSE, Alert, SiteAlert
 from saas.models.tenancy import Site
+from saas.notify.alerts import queue_alert_notices
 from saas.tenancy import system_context
 
 RANK = {"none": 0, "yellow": 1, "orange": 2, "red": 3}
@@ -217,6 +218,19 @@ def issue(
             },
         )
         session.flush()
+        # Each covered site's contacts, in this transaction (outbox; docs/notifications.md).
+        headline = Effective(level, starts_at, ends_at, "", "regional", alert.id).headline
+        for site in covered_sites(session, alert):
+            queue_alert_notices(
+                session,
+                site,
+                event="started",
+                alert_id=alert.id,
+                level=level,
+                headline=headline,
+                starts_at=starts_at,
+                ends_at=ends_at,
+            )
     return alert
 
 
@@ -241,6 +255,22 @@ def end(
             details={"alert_id": str(alert.id), "ends_at": iso(alert.ends_at)},
         )
         session.flush()
+        # Over now → "ended"; an end announced for later → "changed" (docs/notifications.md).
+        event = "ended" if alert.ends_at <= utcnow() else "changed"
+        headline = Effective(
+            alert.level, alert.starts_at, alert.ends_at, "", "regional", alert.id
+        ).headline
+        for site in covered_sites(session, alert):
+            queue_alert_notices(
+                session,
+                site,
+                event=event,
+                alert_id=alert.id,
+                level=alert.level,
+                headline=headline,
+                starts_at=alert.starts_at,
+                ends_at=alert.ends_at,
+            )
     return alert
 
 

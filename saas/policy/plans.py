@@ -260,7 +260,7 @@ def board_section(session: Session, site: Site, *, cargo_url: str = "") -> dict[
         "template": row.template if row else default_template(site).id,
         "city": row.city if row else "",
         "enterprise": site.name,
-        "district": (row.district if row else "") or site.region_code,
+        "district": row.district if row else "",  # as the plan prints it (no code→name table)
         "legal_representative": site.legal_representative or "",
         "legal_phone": mask_phone(site.legal_representative_phone),
         "industry": industry_label(site.industry),

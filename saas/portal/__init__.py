@@ -27,6 +27,13 @@ def home() -> str:
 
 def init_app(app: Flask) -> None:
     # Importing a page module declares its routes on ``bp``.
-    from saas.portal import bridges, exports, passages, plans, registries  # noqa: F401
+    from saas.portal import (  # noqa: F401
+        bridges,
+        execution,
+        exports,
+        passages,
+        plans,
+        registries,
+    )
 
     app.register_blueprint(bp)

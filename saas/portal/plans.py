@@ -8,13 +8,14 @@ import re
 import uuid
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from saas.auth.permissions import Permission, require
 from saas.auth.principal import check_permission
+from saas.board import tokens as board_tokens
 from saas.compliance import TEMPLATE_NAMES, load_template
 from saas.compliance.codes import AlertLevel
 from saas.compliance.plan import ALERT_LEVELS, PLAN_TEMPLATES, MeasureKind, Plan
@@ -75,7 +76,33 @@ def site_plan(site_id: uuid.UUID) -> str:
         versions=plans.versions(session, site.id),
         templates=PLAN_TEMPLATES,
         level_labels=LEVEL_LABELS,
+        board_url=board_tokens.board_url(
+            current_app.config["CLEANGATE_SETTINGS"].base_url, site.board_token
+        )
+        if site.board_token
+        else None,
     )
+
+
+@bp.post("/sites/<uuid:site_id>/board-token", endpoint="board_token")
+@require(Permission.SITE_WRITE)
+def board_token(site_id: uuid.UUID) -> BaseResponse:
+    """Create the public board's address, or replace it (the old one stops working at once)."""
+    principal = check_permission(Permission.SITE_WRITE)
+    session = get_session()
+    site = get_site(session, site_id)
+    if site.board_token:
+        board_tokens.rotate(
+            session, site, actor_id=principal.user_id, actor_label=principal.username
+        )
+        flash(_("公示大屏地址已更换，旧地址已失效；请在大屏上打开新地址"))
+    else:
+        board_tokens.ensure_token(
+            session, site, actor_id=principal.user_id, actor_label=principal.username
+        )
+        flash(_("已生成公示大屏地址"))
+    session.commit()
+    return redirect(url_for("portal.site_plan", site_id=site.id) + "#board")
 
 
 @bp.post("/sites/<uuid:site_id>/plans", endpoint="plan_create")

@@ -548,10 +548,7 @@ def test_offline_banner_is_shown_only_when_offline() -> None:
             anon = Browser(web.url)
             assert "离线运行" in text(await browser.get("/"))
             board = text(await anon.get("/board"))
-            assert (
-                '<div id="board-offline" class="banner banner-offline" role="status">离线运行</div>'
-                in board
-            )
+            assert '<div id="b-offline" class="b-offline" role="status">离线运行</div>' in board
             assert json.loads((await anon.get("/board.json")).body)["offline_text"] == "离线运行"
             state.online = True
             assert "离线运行" not in text(await browser.get("/"))
@@ -584,42 +581,31 @@ def test_state_json_reports_a_change_counter_for_polling() -> None:
 # ---------------------------------------------------------------- public board
 
 
-def test_board_shows_masked_plates_only() -> None:
+def test_board_shows_the_last_vehicle_as_seed_001_does() -> None:
+    """The public board is the cloud's 一厂一策 page (docs/board.md): the last vehicle's full
+    plate and verdict; tests/board/test_edge_board.py covers it in depth."""
+
     async def scenario() -> None:
         async with serving() as (web, _, state):
             anon = Browser(web.url)
             board = text(await anon.get("/board"))
-            data = (await anon.get("/board.json")).body.decode()
-            for body in (board, data):
-                assert "冀A·12***" in body
-                assert "冀B·67***" in body
-                for plate in ("冀A12345", "冀B67890", "冀A·12345", "冀B·67890"):
-                    assert plate not in body
-            assert "橙色" in board
-            assert "国四" in board
-            assert '<span class="badge verdict-deny">禁止</span>' in board
-            rows = json.loads(data)["passages"]
-            assert rows[0] == {
-                "time": "14:03:02",
-                "plate": "冀B·67***",
-                "direction": "进",
-                "stage": "国四",
-                "verdict": "禁止",
+            data = json.loads((await anon.get("/board.json")).body)
+            assert '<p id="b-plate" class="b-plate">冀B67890</p>' in board
+            assert "冀A12345" not in board  # only the newest vehicle is shown
+            assert "当前重污染天气橙色预警" in board
+            assert "verdict-deny" in board
+            assert data["last"] == {
+                "plate": "冀B67890",
+                "stage": "不符合管控要求（国四）",
+                "verdict": "禁止进入",
                 "verdict_class": "deny",
+                "time": "14:03:02",
+                "captured_at": "2025-01-04T06:03:02+00:00",
             }
-            assert json.loads(data)["today_in"] == state.today_in == 1
-
-    run(scenario())
-
-
-def test_board_lists_the_last_20_passages() -> None:
-    async def scenario() -> None:
-        state = make_state()
-        for n in range(30):
-            state.record(passage(f"n{n}", "冀C12345"))
-        async with serving(state) as (web, _, _):
-            data = json.loads((await Browser(web.url).get("/board.json")).body)
-            assert len(data["passages"]) == 20
+            for n in range(30):
+                state.record(passage(f"n{n}", "冀C12345", verdict="ALLOW"))
+            data = json.loads((await anon.get("/board.json")).body)
+            assert (data["last"]["plate"], data["last"]["verdict_class"]) == ("冀C12345", "allow")
 
     run(scenario())
 
@@ -642,9 +628,8 @@ def test_user_values_are_escaped_on_console_and_board() -> None:
                 assert "<b>厂" not in page
                 assert "<i>stage" not in page
                 assert "&lt;b&gt;厂&lt;/b&gt;" in page
-                assert "&lt;i&gt;stage&lt;/i&gt;" in page
-            assert "冀&lt;b&gt;1234" in console
-            assert "冀&lt;·B&gt;****" in board  # the masked form, escaped too
+                assert "冀&lt;b&gt;1234" in page
+            assert "&lt;i&gt;stage&lt;/i&gt;" in console
 
     run(scenario())
 
@@ -676,15 +661,16 @@ def test_lang_en_switches_labels_and_sticks_in_a_cookie() -> None:
     async def scenario() -> None:
         async with serving(make_state(online=False)) as (web, _, _):
             anon = Browser(web.url)
-            board = text(await anon.get("/board?lang=en"))
-            assert 'lang="en"' in board
-            assert "Alert level" in board
-            assert "Offline" in board
-            assert "预警等级" not in board
+            login_page = text(await anon.get("/login?lang=en"))
+            assert 'lang="en"' in login_page
+            assert "Guard login" in login_page
+            assert "门岗登录" not in login_page
             assert anon.cookies.get("cg_lang") == "en"
-            assert "In today" in text(await anon.get("/board"))
-            assert json.loads((await anon.get("/board.json")).body)["alert_label"] == "orange"
-            assert "预警等级" in text(await anon.get("/board?lang=zh"))
+            assert "Guard login" in text(await anon.get("/login"))
+            board = text(await anon.get("/board"))  # the public board: Chinese only (seed 001)
+            assert 'lang="zh-CN"' in board
+            assert "离线运行" in board
+            assert "门岗登录" in text(await anon.get("/login?lang=zh"))
             browser = await logged_in(web)
             console = text(await browser.get("/?lang=en"))
             assert "Guard console" in console
@@ -702,7 +688,12 @@ def test_security_headers_and_static_files() -> None:
             assert "script-src 'self'" in (board.headers.get("Content-Security-Policy") or "")
             assert board.headers.get("X-Frame-Options") == "DENY"
             assert board.headers.get("Cache-Control") == "no-store"
-            css_url = re.search(r'href="(/static/edge\.css\?v=\w+)"', text(board))
+            board_css = re.search(r'href="(/static/board/\w+/board\.css)"', text(board))
+            assert board_css
+            assert (await anon.get(board_css.group(1))).status == 200
+            css_url = re.search(
+                r'href="(/static/edge\.css\?v=\w+)"', text(await anon.get("/login"))
+            )
             assert css_url
             css = await anon.get(css_url.group(1))
             assert css.status == 200

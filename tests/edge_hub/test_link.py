@@ -313,7 +313,7 @@ def test_the_guard_console_releases_through_the_real_daemon(
             browser = Browser(daemon.web.url)
             board = await browser.get("/board")
             assert "离线运行" in board.body.decode()
-            assert "冀B77777" not in board.body.decode()  # public: masked
+            assert "冀B77777" in board.body.decode()  # the last vehicle, in full (seed 001)
             assert (await browser.login("guard1", "guard-password")).status == 303
             csrf = csrf_of(await browser.get("/"))
             answer = await browser.post(

@@ -194,3 +194,30 @@ def test_a_bad_feed_record_writes_nothing_and_names_the_record(app: Flask) -> No
 def _count(app: Flask) -> int:
     with system_context("test"), get_database(app).sessionmaker() as session:
         return len(session.query(Alert.id).all())
+
+
+def test_ops_move_an_alerts_end_and_bad_times_are_named(
+    app: Flask, tenant_a: TenantFixture
+) -> None:
+    region = _region(app, tenant_a)
+    client, headers = _staff(app)
+    starts = datetime.now(UTC) - timedelta(hours=1)
+    alert = client.post(
+        "/api/v1/alerts",
+        json={"level": "yellow", "region_code": region, "starts_at": starts.isoformat()},
+        headers=headers,
+    ).get_json()
+    end_url = f"/api/v1/alerts/{alert['id']}/end"
+    for bad in ("tomorrow", "2026-01-01T00:00:00", (starts - timedelta(days=1)).isoformat()):
+        refused = client.post(end_url, json={"ends_at": bad}, headers=headers)
+        assert refused.status_code == 422
+        assert set(refused.get_json()["error"]["details"]["fields"]) == {"ends_at"}
+    later = datetime.now(UTC) + timedelta(hours=6)
+    moved = client.post(end_url, json={"ends_at": later.isoformat()}, headers=headers)
+    assert moved.status_code == 200
+    assert datetime.fromisoformat(moved.get_json()["ends_at"]) == later
+    seen = _admin(app, tenant_a).get(f"/api/v1/sites/{tenant_a.site_id}/alert").get_json()
+    assert seen["level"] == "yellow"  # still in force until the new end
+    assert client.post(end_url, headers=headers).status_code == 200  # now
+    after = _admin(app, tenant_a).get(f"/api/v1/sites/{tenant_a.site_id}/alert").get_json()
+    assert after["level"] == "none"

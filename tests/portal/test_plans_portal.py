@@ -146,3 +146,25 @@ def test_another_tenant_cannot_open_the_plan(
     other = _login(app, tenant_b.admin_username)
     assert other.get(edit_url).status_code == 404
     assert other.get(f"/portal/sites/{tenant_a.site_id}/plan").status_code == 404
+
+
+def test_the_board_address_is_created_and_rotated_from_the_plan_page(
+    app: Flask, tenant_a: TenantFixture
+) -> None:
+    client = _login(app, tenant_a.admin_username)
+    site_page = f"/portal/sites/{tenant_a.site_id}/plan"
+    assert "尚未生成公示大屏地址" in client.get(site_page).get_data(as_text=True)
+    action = f"/portal/sites/{tenant_a.site_id}/board-token"
+    assert client.post(action, data={"csrf_token": csrf_from(client, site_page)}).status_code == 302
+    first = re.search(
+        r'href="(http[^"]+/board/[^"]+)"', client.get(site_page).get_data(as_text=True)
+    )
+    assert first is not None
+    token = first.group(1).rsplit("/", 1)[1]
+    assert client.get(f"/board/{token}").status_code == 200
+    client.post(action, data={"csrf_token": csrf_from(client, site_page)})
+    assert client.get(f"/board/{token}").status_code == 404  # the old address is dead
+    viewer = make_user(app, Role.VIEWER, tenant_a.tenant_id)
+    viewing = _login(app, viewer.username)
+    refused = viewing.post(action, data={"csrf_token": csrf_from(viewing, site_page)})
+    assert refused.status_code == 403

@@ -40,6 +40,7 @@ class World:
     a_device_id: uuid.UUID | None = None
     a_command_id: str | None = None
     a_plan_id: uuid.UUID | None = None
+    a_contact_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -54,6 +55,7 @@ class World:
                 *([self.a_export_id] if self.a_export_id else []),
                 *([self.a_device_id] if self.a_device_id else []),
                 *([self.a_plan_id] if self.a_plan_id else []),
+                *([self.a_contact_id] if self.a_contact_id else []),
             )
         ] + [self.a.slug]
 
@@ -77,6 +79,9 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "device_id": lambda w: w.a_device_id,
     "command_id": lambda w: w.a_command_id,
     "plan_id": lambda w: w.a_plan_id,
+    "contact_id": lambda w: w.a_contact_id,
+    # An alert episode is named by its start; the site in the same URL decides (404 for B).
+    "episode_start": lambda w: "2025-01-10T00:00:00Z",
 }
 
 # Endpoints without tenant-owned parameters that need no tenant scoping, and why.
@@ -95,10 +100,15 @@ NOT_TENANT_SCOPED = {
     "api.put_image": "device-signed; content-addressed under the device's tenant and site",
     "api.pair_device": "no user: the one-time pairing code names the bridge and its tenant",
     "api.end_alert": "alerts are provider data (no tenant); provider permission alert.manage",
+    "console.alert_detail": "alerts are provider data (no tenant); permission alert.manage",
+    "console.alert_end": "alerts are provider data (no tenant); permission alert.manage",
     "api.template_transport_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_inplant_vehicle": "blank Excel template (binary, no tenant data)",
     "api.template_nonroad_machinery": "blank Excel template (binary, no tenant data)",
     "api.list_plan_templates": "built-in plan templates (no tenant data)",
+    "board.page": "public board: the unguessable token is the credential (tests/board)",
+    "board.data": "public board JSON: the unguessable token is the credential (tests/board)",
+    "board.asset": "the board's stylesheet and script (no tenant data)",
     "portal.registries_template_transport_vehicle": "blank Excel template (binary)",
     "portal.registries_template_inplant_vehicle": "blank Excel template (binary)",
     "portal.registries_template_nonroad_machinery": "blank Excel template (binary)",
@@ -106,8 +116,14 @@ NOT_TENANT_SCOPED = {
 
 # Request bodies for write routes, when an empty object would not pass validation.
 BODIES: dict[str, dict[str, Any]] = {
+    "api.create_site_contact": {"name": "isolation matrix probe", "phone": "13800138000"},
     "api.release_passage": {"reason": "isolation matrix probe"},
     "api.create_device_command": {"action": "resync", "reason": "isolation matrix probe"},
+    "api.create_measure_check": {
+        "level": "orange",
+        "measure_index": 0,
+        "done_at": "2025-01-10T01:00:00Z",
+    },
 }
 
 
@@ -173,7 +189,21 @@ def _build_world(app: Flask) -> World:
     )
     world.a_command_id = _a_command(app, _A_DEVICES[a.tenant_id])
     world.a_plan_id = _a_plan(app, a)
+    world.a_contact_id = _a_contact(app, a)
     return world
+
+
+def _a_contact(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A notification contact of tenant A's site."""
+    from saas.models.tenancy import Site
+    from saas.notify.contacts import ContactCreate, create_contact
+    from saas.tenancy import tenant_context
+
+    body = ContactCreate(name="矩阵联系人", phone="13800138000")
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        site = session.get(Site, a.site_id)
+        assert site is not None
+        return create_contact(session, site, body, actor_id=a.admin_id).id
 
 
 def _a_plan(app: Flask, a: TenantFixture) -> uuid.UUID:

@@ -73,7 +73,7 @@ def upgrade() -> None:
         "measure_checks",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("site_id", sa.Uuid(), nullable=False),
-        sa.Column("plan_id", sa.Uuid(), nullable=False),
+        sa.Column("plan_id", sa.Uuid(), nullable=True),
         sa.Column("episode_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("level", sa.String(length=10), nullable=False),
         sa.Column("measure_index", sa.Integer(), nullable=False),
