@@ -17,6 +17,7 @@ from saas.models.ledger import (
 )
 from saas.models.outbox import OutboxMessage, SiteContact
 from saas.models.plans import MeasureCheck, SitePlan
+from saas.models.regulator import RegulatorConfig, RegulatorUpload
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "OutboxMessage",
     "Passage",
     "RegistryChange",
+    "RegulatorConfig",
+    "RegulatorUpload",
     "Role",
     "Site",
     "SiteAlert",
