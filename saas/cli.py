@@ -10,6 +10,7 @@ from saas.app import create_app
 from saas.board.cli import board_cli
 from saas.notify.cli import notify_group
 from saas.policy.feed_pull import alerts_cli
+from saas.regulator.cli import regulator_group, regulator_sim_command
 
 main = FlaskGroup(
     create_app=lambda: create_app(),
@@ -43,6 +44,9 @@ main.add_command(alerts_cli)
 main.add_command(notify_group)
 # `cleangate board url --site ID [--rotate]`: the public board's address (docs/board.md)
 main.add_command(board_cli)
+# `cleangate regulator-sim` / `cleangate regulator …`: docs/regulator-adapters.md
+main.add_command(regulator_group)
+main.add_command(regulator_sim_command)
 
 
 if __name__ == "__main__":

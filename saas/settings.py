@@ -65,8 +65,13 @@ class Settings:
     login_lockout_seconds: int = 900
     login_ip_limit_per_minute: int = 20
     testing: bool = False
+    # docs/regulator-adapters.md: envelope master keys, "id:base64key,…" (first = current)
+    regulator_master_keys: str = field(default="", repr=False)
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
     alert_feed: AlertFeedSettings = field(default_factory=lambda: AlertFeedSettings())
+    regulator_relay: RegulatorRelaySettings = field(
+        default_factory=lambda: RegulatorRelaySettings()
+    )
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +99,7 @@ class Settings:
                 "STORAGE_URL",
                 "SECRET_KEY",
                 "LEDGER_SIGNING_KEY",
+                "REGULATOR_MASTER_KEYS",
             )
             if production and not env.get(name, "").strip()
         ]
@@ -155,13 +161,39 @@ class Settings:
             raise SettingsError("OIDC_ALLOW_INSECURE cannot be set in production")
         if not str(values["board_feed_url"]).startswith(("ws://", "wss://")):
             raise SettingsError("BOARD_FEED_URL (default EDGE_HUB_URL) must be ws:// or wss://")
+        values["regulator_master_keys"] = _regulator_master_keys(env)
         values["notify"] = NotifySettings.from_env(env, var_dir)  # docs/notifications.md
         values["alert_feed"] = AlertFeedSettings.from_env(env)  # docs/alerts.md §Console
+        values["regulator_relay"] = RegulatorRelaySettings.from_env(env)  # docs/regulator.md
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         if not settings.secret_key:
             settings = settings.with_generated_secret()
+        if not settings.regulator_master_keys:
+            settings = settings.with_generated_master_keys()
         return settings
+
+    @property
+    def regulator_keyring(self) -> dict[str, bytes]:
+        """The envelope keyring of regulator credentials (``saas.regulator.envelope``)."""
+        from saas.regulator.envelope import parse_master_keys
+
+        return parse_master_keys(self.regulator_master_keys)
+
+    def with_generated_master_keys(self) -> Settings:
+        """Development only: one master key generated once into ``var/regulator_master_keys``."""
+        from saas.regulator.envelope import generate_master_key
+
+        path = self.var_dir / "regulator_master_keys"
+        if path.exists():
+            keys = path.read_text().strip()
+        else:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            keys = generate_master_key("dev1")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(keys)
+        return _replace(self, regulator_master_keys=keys)
 
     def with_generated_secret(self) -> Settings:
         """Development only: a random key generated once into ``var/secret_key``."""
@@ -181,6 +213,19 @@ def _replace(settings: Settings, **changes: object) -> Settings:
     from dataclasses import replace
 
     return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def _regulator_master_keys(env: Mapping[str, str]) -> str:
+    text = env.get("REGULATOR_MASTER_KEYS", "").strip()
+    if text:
+        from saas.regulator.base import ConfigError
+        from saas.regulator.envelope import parse_master_keys
+
+        try:
+            parse_master_keys(text)
+        except ConfigError as exc:
+            raise SettingsError(f"REGULATOR_MASTER_KEYS: {exc.message}") from None
+    return text
 
 
 def normalize_database_url(url: str) -> str:
@@ -379,4 +424,33 @@ class AlertFeedSettings:
                 "ALERT_FEED_INTERVAL_SECONDS",
                 10,
             ),
+        )
+
+
+# --- regulator upload relay (docs/regulator.md) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegulatorRelaySettings:
+    """Retries, lease and circuit breaker of the regulator upload relay."""
+
+    max_attempts: int = 12
+    retry_base_seconds: int = 30
+    retry_max_seconds: int = 3600
+    lease_seconds: int = 300
+    breaker_failures: int = 5  # consecutive transport failures that open an endpoint's breaker
+    breaker_cooldown_seconds: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RegulatorRelaySettings:
+        def number(name: str, default: int, minimum: int = 0) -> int:
+            return parse_int(env.get(name, "").strip() or str(default), name, minimum)
+
+        return cls(
+            max_attempts=number("REGULATOR_MAX_ATTEMPTS", 12, 1),
+            retry_base_seconds=number("REGULATOR_RETRY_BASE_SECONDS", 30),
+            retry_max_seconds=number("REGULATOR_RETRY_MAX_SECONDS", 3600),
+            lease_seconds=number("REGULATOR_LEASE_SECONDS", 300, 1),
+            breaker_failures=number("REGULATOR_BREAKER_FAILURES", 5, 1),
+            breaker_cooldown_seconds=number("REGULATOR_BREAKER_COOLDOWN_SECONDS", 60, 1),
         )

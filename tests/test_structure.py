@@ -18,6 +18,8 @@ SYSTEM_CONTEXT_ALLOWED = {
     "saas/policy/alerts.py": "regional alerts are provider data, read for every covered tenant",
     "saas/notify/relay.py": "outbox relay sweep: which tenants have due notifications (each \
 is relayed in its own tenant context)",
+    "saas/regulator/relay.py": "regulator relay sweep: which tenants have due uploads (each \
+is relayed in its own tenant context)",
     "saas/api/alerts.py": "provider staff list and end alerts (provider data, no tenant)",
     "saas/api/devices.py": "edge pairing: code look-up and failed-attempt audit before the tenant \
 is known",

@@ -21,6 +21,7 @@ from saas.db import utcnow
 from saas.ledger import chain
 from saas.models.ledger import LedgerEvent, Passage
 from saas.models.tenancy import Site
+from saas.regulator import outbox as regulator_outbox
 
 MAX_BATCH = 1000
 SHA256_HEX = r"^[0-9a-f]{64}$"
@@ -272,6 +273,7 @@ def _ingest_once(
             )
             decided[done.event_id] = Ack(done.event_id, "stored", done.seq, done.hash.hex())
         session.execute(LedgerEvent.__table__.insert(), events)
+        regulator_outbox.enqueue_passages(session, site, [item for item, _, _ in fresh])
     return [decided[p.event_id] for p in batch.passages]
 
 

@@ -54,6 +54,7 @@ from saas.models.ledger import (
     TransportVehicle,
     VehicleListEntry,
 )
+from saas.regulator import outbox as regulator_outbox
 from saas.sites import get_site
 
 # --- code tables of the registries themselves --------------------------------------------------
@@ -694,6 +695,12 @@ def record_change(
         changes={k: [_jsonable(v) for v in pair] for k, pair in changes.items()},
     )
     session.add(row)
+    if registry.entity in regulator_outbox.REGISTRY_KINDS:  # docs/regulator.md
+        record = session.get(registry.model, entity_id)
+        if record is not None:
+            regulator_outbox.enqueue_registry(
+                session, registry.entity, entity_id, record.site_id, utcnow()
+            )
     return row
 
 

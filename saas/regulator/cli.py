@@ -1,0 +1,81 @@
+"""``cleangate regulator …`` commands (docs/regulator-adapters.md). ``regulator_group`` is the
+group other regulator commands join (``regulator relay``); ``regulator-sim`` is also offered at
+the top level, as the issue names it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from saas.regulator.relay_cli import relay_command
+
+
+def _run_sim(host: str, port: int, clients: Path, store: Path | None, token_ttl: int) -> None:
+    from saas.regulator.base import ConfigError
+    from saas.regulator.sim import RegulatorSim, load_clients
+
+    try:
+        registered = load_clients(json.loads(clients.read_text(encoding="utf-8")))
+    except ValueError as exc:  # ConfigError and JSON errors; ConfigError names the field
+        field = exc.field if isinstance(exc, ConfigError) else "clients"
+        raise click.BadParameter(str(exc), param_hint=f"--clients ({field})") from None
+    sim = RegulatorSim(registered, host, port, store=store, token_ttl=token_ttl, verbose=True)
+    click.echo(
+        f"hj1321-json reference receiver on http://{host}:{port} "
+        f"({len(registered)} client(s){', store ' + str(store) if store else ''}); Ctrl-C stops"
+    )
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+_OPTIONS = [
+    click.option("--host", default="127.0.0.1", show_default=True, help="address to bind"),
+    click.option("--port", default=8990, show_default=True, type=int),
+    click.option(
+        "--clients",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="JSON file of registered clients (client_id, client_secret, signer, public key)",
+    ),
+    click.option(
+        "--store",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="JSON-lines file receipts are appended to and reloaded from",
+    ),
+    click.option("--token-ttl", default=7200, show_default=True, type=click.IntRange(1)),
+]
+
+
+def _with_options(func):  # type: ignore[no-untyped-def]
+    for option in reversed(_OPTIONS):
+        func = option(func)
+    return func
+
+
+@click.group("regulator")
+def regulator_group() -> None:
+    """Regulator upload (监管平台上报): reference receiver, relay."""
+
+
+@regulator_group.command("sim")
+@_with_options
+def sim_command(host: str, port: int, clients: Path, store: Path | None, token_ttl: int) -> None:
+    """Run the hj1321-json reference receiver (the same as ``cleangate regulator-sim``)."""
+    _run_sim(host, port, clients, store, token_ttl)
+
+
+@click.command("regulator-sim")
+@_with_options
+def regulator_sim_command(
+    host: str, port: int, clients: Path, store: Path | None, token_ttl: int
+) -> None:
+    """Run the hj1321-json reference receiver: tokens, signature checks, receipts, faults."""
+    _run_sim(host, port, clients, store, token_ttl)
+
+
+regulator_group.add_command(relay_command)
