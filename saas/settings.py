@@ -434,7 +434,7 @@ class AlertFeedSettings:
 class RegulatorRelaySettings:
     """Retries, lease and circuit breaker of the regulator upload relay."""
 
-    max_attempts: int = 12
+    max_attempts: int = 96
     retry_base_seconds: int = 30
     retry_max_seconds: int = 3600
     lease_seconds: int = 300
@@ -447,7 +447,7 @@ class RegulatorRelaySettings:
             return parse_int(env.get(name, "").strip() or str(default), name, minimum)
 
         return cls(
-            max_attempts=number("REGULATOR_MAX_ATTEMPTS", 12, 1),
+            max_attempts=number("REGULATOR_MAX_ATTEMPTS", 96, 1),
             retry_base_seconds=number("REGULATOR_RETRY_BASE_SECONDS", 30),
             retry_max_seconds=number("REGULATOR_RETRY_MAX_SECONDS", 3600),
             lease_seconds=number("REGULATOR_LEASE_SECONDS", 300, 1),

@@ -28,6 +28,7 @@ the tenant is known, last-seen of many bridges",
     "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
+    "saas/console/regulator.py": "provider report-rate screen across tenants (read-only)",
     "saas/console/alerts.py": "provider alert screens: covered sites, their tenants and \
 bridges, the alert's audit trail",
     "saas/demo.py": "demo seeding",

@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
         passages,
         plans,
         registries,
+        regulator,
         sites,
         support,
         tokens,

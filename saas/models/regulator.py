@@ -71,6 +71,7 @@ class RegulatorUpload(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("config_id", "key", name="uq_regulator_uploads_config_key"),
         Index("ix_regulator_uploads_due", "status", "next_attempt_at"),
+        Index("ix_regulator_uploads_config_due", "config_id", "status", "next_attempt_at"),
         Index("ix_regulator_uploads_site_time", "site_id", "kind", "captured_at"),
     )
 

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         passages,
         plans,
         registries,
+        regulator,
     )
 
     app.register_blueprint(bp)

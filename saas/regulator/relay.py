@@ -77,7 +77,7 @@ RESENDABLE = ("rejected", "dead", "accepted")
 @dataclass(frozen=True)
 class RelayPolicy:
     retry: RetryPolicy = field(
-        default_factory=lambda: RetryPolicy(max_attempts=12, base_seconds=30, max_seconds=3600)
+        default_factory=lambda: RetryPolicy(max_attempts=96, base_seconds=30, max_seconds=3600)
     )
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 60
@@ -242,15 +242,31 @@ def _claim(
     now: datetime,
 ) -> list[Claimed]:
     with factory() as session, session.begin():
-        due = _scoped(
-            select(RegulatorUpload.id)
-            .where(RegulatorUpload.config_id == config_id, _due(now))
-            .order_by(RegulatorUpload.next_attempt_at, RegulatorUpload.id)
-            .limit(limit)
+        # Two index range scans (config_id, status, next_attempt_at) rather than one OR that
+        # sorts every due row of a big backlog: expired leases first (oldest work), then pending.
+        lapsed = select(RegulatorUpload.id).where(
+            RegulatorUpload.config_id == config_id,
+            RegulatorUpload.status == "sent",
+            RegulatorUpload.lease_until < now,
         )
-        if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(session.scalars(due))
+        pending = (
+            select(RegulatorUpload.id)
+            .where(
+                RegulatorUpload.config_id == config_id,
+                RegulatorUpload.status == "pending",
+                RegulatorUpload.next_attempt_at <= now,
+            )
+            .order_by(RegulatorUpload.next_attempt_at, RegulatorUpload.id)
+        )
+        locking = session.get_bind().dialect.name == "postgresql"
+        ids: list[uuid.UUID] = []
+        for query in (lapsed, pending):
+            query = _scoped(query.limit(limit - len(ids)))
+            if locking:
+                query = query.with_for_update(skip_locked=True)
+            ids += list(session.scalars(query))
+            if len(ids) >= limit:
+                break
         if not ids:
             return []
         claimed = session.execute(

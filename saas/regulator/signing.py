@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -284,8 +285,11 @@ def _check_kind(kind: str) -> None:
         raise ConfigError("signer", f"未知的签名方式 {kind!r}; 可选: {', '.join(SIGNER_KINDS)}")
 
 
+@functools.lru_cache(maxsize=256)
 def make_signer(kind: str, credentials: Credentials) -> Signer:
-    """The signer of ``kind`` over the configuration's secret; ConfigError names the field."""
+    """The signer of ``kind`` over the configuration's secret; ConfigError names the field.
+    Cached per (kind, secrets): parsing and checking an RSA key costs more than a signature
+    (bench/regulator.py); a ConfigError is not cached."""
     _check_kind(kind)
     if kind == "rsa2":
         return Rsa2Signer(_load_rsa_private(credentials.private_key))

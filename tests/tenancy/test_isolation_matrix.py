@@ -41,6 +41,7 @@ class World:
     a_command_id: str | None = None
     a_plan_id: uuid.UUID | None = None
     a_contact_id: uuid.UUID | None = None
+    a_config_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -56,6 +57,7 @@ class World:
                 *([self.a_device_id] if self.a_device_id else []),
                 *([self.a_plan_id] if self.a_plan_id else []),
                 *([self.a_contact_id] if self.a_contact_id else []),
+                *([self.a_config_id] if self.a_config_id else []),
             )
         ] + [self.a.slug]
 
@@ -80,6 +82,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "command_id": lambda w: w.a_command_id,
     "plan_id": lambda w: w.a_plan_id,
     "contact_id": lambda w: w.a_contact_id,
+    "config_id": lambda w: w.a_config_id,
     # An alert episode is named by its start; the site in the same URL decides (404 for B).
     "episode_start": lambda w: "2025-01-10T00:00:00Z",
 }
@@ -117,6 +120,11 @@ NOT_TENANT_SCOPED = {
 # Request bodies for write routes, when an empty object would not pass validation.
 BODIES: dict[str, dict[str, Any]] = {
     "api.create_site_contact": {"name": "isolation matrix probe", "phone": "13800138000"},
+    "api.create_regulator_config": {
+        "name": "isolation matrix probe",
+        "endpoint": "https://regulator.invalid",
+        "uscc": "91350100M000100Y43",
+    },
     "api.release_passage": {"reason": "isolation matrix probe"},
     "api.create_device_command": {"action": "resync", "reason": "isolation matrix probe"},
     "api.create_measure_check": {
@@ -190,7 +198,33 @@ def _build_world(app: Flask) -> World:
     world.a_command_id = _a_command(app, _A_DEVICES[a.tenant_id])
     world.a_plan_id = _a_plan(app, a)
     world.a_contact_id = _a_contact(app, a)
+    world.a_config_id = _a_regulator_config(app, a)
     return world
+
+
+def _a_regulator_config(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A regulator platform configuration of tenant A's site (saved without the connection
+    test: no platform is needed to prove isolation)."""
+    from saas.models.tenancy import Site
+    from saas.regulator import configs
+    from saas.regulator.signing import generate_private_key
+    from saas.tenancy import tenant_context
+
+    body = configs.ConfigCreate.model_validate(
+        {
+            "name": "矩阵监管平台",
+            "endpoint": "https://regulator.invalid",
+            "uscc": "91350100M000100Y43",
+            "client_id": "matrix",
+            "client_secret": "matrix-secret",
+            "private_key": generate_private_key("rsa2"),
+            "skip_test": True,
+        }
+    )
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        site = session.get(Site, a.site_id)
+        assert site is not None
+        return configs.create_config(session, site, body, app=app, actor_id=a.admin_id).id
 
 
 def _a_contact(app: Flask, a: TenantFixture) -> uuid.UUID:

@@ -108,6 +108,11 @@ def upgrade() -> None:
             "ix_regulator_uploads_due", ["status", "next_attempt_at"], unique=False
         )
         batch_op.create_index(
+            "ix_regulator_uploads_config_due",
+            ["config_id", "status", "next_attempt_at"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_regulator_uploads_site_time", ["site_id", "kind", "captured_at"], unique=False
         )
         batch_op.create_index(
@@ -125,6 +130,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_regulator_uploads_tenant_id"))
         batch_op.drop_index("ix_regulator_uploads_site_time")
         batch_op.drop_index("ix_regulator_uploads_due")
+        batch_op.drop_index("ix_regulator_uploads_config_due")
 
     op.drop_table("regulator_uploads")
     with op.batch_alter_table("regulator_configs", schema=None) as batch_op:
