@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
         edge,
         execution,
         exports,
+        gates,
         me,
         passages,
         plans,

@@ -17,7 +17,7 @@ from saas.models.ledger import (
 )
 from saas.models.outbox import OutboxMessage, SiteContact
 from saas.models.plans import MeasureCheck, SitePlan
-from saas.models.regulator import RegulatorConfig, RegulatorUpload
+from saas.models.regulator import RegulatorConfig, RegulatorUpload, SiteGate
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "Site",
     "SiteAlert",
     "SiteContact",
+    "SiteGate",
     "SitePlan",
     "SupportGrant",
     "Tenant",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -31,6 +33,7 @@ UPLOAD_KINDS = (
     "daily_count",
 )
 UPLOAD_STATUSES = ("pending", "sent", "accepted", "rejected", "dead")
+GATE_DIRECTIONS = ("in", "out", "both")
 
 
 class RegulatorConfig(TenantScoped, Base):
@@ -95,3 +98,31 @@ class RegulatorUpload(TenantScoped, Base):
     created_at: Mapped[datetime] = created_at()
     sent_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
+
+
+class SiteGate(TenantScoped, Base):
+    """A gate (出入口) and lane (道闸) of a site with its coordinates: the source of the gate
+    registration sent to the regulator platforms (``saas.regulator.gates``)."""
+
+    __tablename__ = "site_gates"
+    __table_args__ = (
+        UniqueConstraint("site_id", "gate_code", "lane_code", name="uq_site_gates_site_gate_lane"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    site_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sites.id"), index=True)
+    gate_code: Mapped[str] = mapped_column(String(20))  # 出入口编号
+    lane_code: Mapped[str] = mapped_column(String(2))  # 道闸编号 "01"…
+    name: Mapped[str] = mapped_column(String(100))  # 道闸名称
+    direction: Mapped[str] = mapped_column(String(4), default="both")  # GATE_DIRECTIONS
+    address: Mapped[str | None] = mapped_column(String(200))
+    longitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    latitude: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    manager_name: Mapped[str | None] = mapped_column(String(50))
+    manager_phone: Mapped[str | None] = mapped_column(String(20))
+    maintainer: Mapped[str | None] = mapped_column(String(100))
+    maintainer_contact: Mapped[str | None] = mapped_column(String(50))
+    maintainer_phone: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

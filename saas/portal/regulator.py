@@ -29,7 +29,7 @@ from saas.models.identity import Role
 from saas.models.regulator import UPLOAD_KINDS, UPLOAD_STATUSES, RegulatorConfig, RegulatorUpload
 from saas.models.tenancy import Site
 from saas.portal import bp
-from saas.regulator import configs, relay
+from saas.regulator import configs, gates, relay
 from saas.regulator.base import ADAPTERS, get_adapter
 from saas.regulator.signing import SIGNER_KINDS
 from saas.sites import get_site
@@ -409,3 +409,137 @@ def regulator_rate(site_id: uuid.UUID) -> tuple[str, int]:
         config_names={str(k): v for k, v in names.items()},
     )
     return html, 422 if errors else 200
+
+
+# --- gates (道闸登记) -------------------------------------------------------------------------
+
+GATE_FIELD_LABELS = {
+    "gate_code": lazy_gettext("出入口编号"),
+    "lane_code": lazy_gettext("道闸编号"),
+    "name": lazy_gettext("道闸名称"),
+    "direction": lazy_gettext("方向"),
+    "address": lazy_gettext("地址"),
+    "longitude": lazy_gettext("经度"),
+    "latitude": lazy_gettext("纬度"),
+    "manager_name": lazy_gettext("负责人"),
+    "manager_phone": lazy_gettext("负责人电话"),
+    "maintainer": lazy_gettext("运维单位"),
+    "maintainer_contact": lazy_gettext("运维联系人"),
+    "maintainer_phone": lazy_gettext("运维电话"),
+    "active": lazy_gettext("启用"),
+}
+DIRECTION_LABELS = {
+    "in": lazy_gettext("入口"),
+    "out": lazy_gettext("出口"),
+    "both": lazy_gettext("出入口"),
+}
+GATE_TEXT_FIELDS = tuple(k for k in GATE_FIELD_LABELS if k != "active")
+
+
+def _gate_values(gate: Any = None) -> dict[str, Any]:
+    if gate is None:
+        return {"direction": "both", "active": True}
+    values = {name: getattr(gate, name) for name in GATE_TEXT_FIELDS}
+    values = {k: ("" if v is None else str(v)) for k, v in values.items()}
+    values["active"] = gate.active
+    return values
+
+
+def _gate_submitted(*, partial: bool) -> dict[str, Any]:
+    """The form as the model's input: blank optional texts are null, blank required ones are
+    left out on create (so the error names the missing field)."""
+    data: dict[str, Any] = {}
+    for name in GATE_TEXT_FIELDS:
+        if name not in request.form:
+            continue
+        value = request.form.get(name, "").strip()
+        if value:
+            data[name] = value
+        elif name in gates.OPTIONAL_TEXT or name.endswith("_phone"):
+            data[name] = None
+        elif partial:
+            data[name] = None  # the service names the required field
+    data["active"] = request.form.get("active") == "1"
+    return data
+
+
+def _render_gates(
+    site: Site,
+    *,
+    edit: Any = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    session = get_session()
+    html = render_template(
+        "portal/regulator/gates.html",
+        site=site,
+        gates=gates.list_gates(session, site),
+        edit=edit,
+        values=values if values is not None else _gate_values(edit),
+        errors=errors or {},
+        field_labels=GATE_FIELD_LABELS,
+        direction_labels=DIRECTION_LABELS,
+    )
+    return html, status
+
+
+@bp.get("/sites/<uuid:site_id>/regulator/gates", endpoint="regulator_gates")
+@require(Permission.SITE_READ)
+def regulator_gates(site_id: uuid.UUID) -> tuple[str, int]:
+    session = get_session()
+    site = get_site(session, site_id)
+    edit_id = request.args.get("edit")
+    edit = None
+    if edit_id:
+        try:
+            edit = gates.get_gate(session, site, uuid.UUID(edit_id))
+        except ValueError:
+            edit = None
+    return _render_gates(site, edit=edit)
+
+
+@bp.post("/sites/<uuid:site_id>/regulator/gates", endpoint="regulator_gate_create")
+@require(Permission.SITE_WRITE)
+def regulator_gate_create(site_id: uuid.UUID) -> BaseResponse | tuple[str, int]:
+    principal = check_permission(Permission.SITE_WRITE)
+    session = get_session()
+    site = get_site(session, site_id)
+    data = _gate_submitted(partial=False)
+    try:
+        body = gates.GateCreate.model_validate(data)
+        gate = gates.create_gate(session, site, body, actor_id=principal.user_id)
+    except ValidationError as exc:
+        session.rollback()
+        return _render_gates(site, values=dict(request.form), errors=error_fields(exc), status=422)
+    except ApiError as exc:
+        session.rollback()
+        fields = exc.details.get("fields") or {"gate_code": exc.message}
+        return _render_gates(site, values=dict(request.form), errors=fields, status=exc.status)
+    flash(_("已保存道闸“%(name)s”，并已排队向监管平台登记", name=gate.name))
+    return redirect(url_for("portal.regulator_gates", site_id=site.id))
+
+
+@bp.post("/sites/<uuid:site_id>/regulator/gates/<uuid:gate_id>", endpoint="regulator_gate_update")
+@require(Permission.SITE_WRITE)
+def regulator_gate_update(site_id: uuid.UUID, gate_id: uuid.UUID) -> BaseResponse | tuple[str, int]:
+    principal = check_permission(Permission.SITE_WRITE)
+    session = get_session()
+    site = get_site(session, site_id)
+    gate = gates.get_gate(session, site, gate_id)
+    data = _gate_submitted(partial=True)
+    try:
+        body = gates.GatePatch.model_validate(data)
+        gates.update_gate(session, site, gate, body, actor_id=principal.user_id)
+    except ValidationError as exc:
+        session.rollback()
+        values = _gate_values(gate) | dict(request.form)
+        return _render_gates(site, edit=gate, values=values, errors=error_fields(exc), status=422)
+    except ApiError as exc:
+        session.rollback()
+        values = _gate_values(gate) | dict(request.form)
+        fields = exc.details.get("fields") or {"gate_code": exc.message}
+        return _render_gates(site, edit=gate, values=values, errors=fields, status=exc.status)
+    flash(_("已保存修改，并已排队向监管平台重新登记"))
+    return redirect(url_for("portal.regulator_gates", site_id=site.id))

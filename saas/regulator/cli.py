@@ -5,9 +5,13 @@ the top level, as the issue names it."""
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import date
 from pathlib import Path
 
 import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from saas.regulator.relay_cli import relay_command
 
@@ -79,3 +83,46 @@ def regulator_sim_command(
 
 
 regulator_group.add_command(relay_command)
+
+
+def enqueue_daily_counts_all(
+    app: Flask, day: date, site_id: uuid.UUID | None = None
+) -> dict[str, int]:
+    """``outbox.enqueue_daily_counts`` for each site with an active configuration, each in its
+    tenant's context and transaction; returns {site id: rows queued}."""
+    from saas.db import get_database
+    from saas.models.tenancy import Site
+    from saas.regulator import outbox
+    from saas.tenancy import tenant_context
+
+    written: dict[str, int] = {}
+    from saas.regulator.relay import daily_count_sites
+
+    for tenant_id, sid in daily_count_sites(app, site_id):
+        with tenant_context(tenant_id), get_database(app).sessionmaker() as session:
+            site = session.get(Site, sid)
+            if site is None:
+                continue
+            written[str(sid)] = outbox.enqueue_daily_counts(session, site, day)
+            session.commit()
+    return written
+
+
+@regulator_group.command("daily-counts")
+@click.option("--day", default=None, help="Beijing date YYYY-MM-DD (default: yesterday).")
+@click.option("--site", "site_id", type=click.UUID, default=None, help="Only this site.")
+@with_appcontext
+def daily_counts_command(day: str | None, site_id: uuid.UUID | None) -> None:
+    """Queue the per-gate daily passage counts (每日过车数) for every site with an active
+    platform configuration; prints {day, sites, queued} as JSON. Cron: 00:10 Beijing."""
+    from saas.regulator.jobs import beijing_yesterday
+
+    try:
+        target = date.fromisoformat(day) if day else beijing_yesterday()
+    except ValueError:
+        raise click.BadParameter("应为日期 YYYY-MM-DD", param_hint="--day") from None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    per_site = enqueue_daily_counts_all(app, target, site_id)
+    click.echo(
+        json.dumps({"day": target.isoformat(), "sites": per_site, "queued": sum(per_site.values())})
+    )

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from saas.db import utcnow
 from saas.models.ledger import Passage
-from saas.models.regulator import RegulatorConfig, RegulatorUpload
+from saas.models.regulator import RegulatorConfig, RegulatorUpload, SiteGate
 from saas.models.tenancy import Site
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,8 @@ def _tenant_of_site(session: Session, site_id: uuid.UUID) -> uuid.UUID:
 
 
 def known_gates(session: Session, site_id: uuid.UUID) -> list[tuple[str, str]]:
-    """Gate and lane codes the site's ledger has seen (there is no gate table in the cloud:
-    the edge bridge's configuration is the source of gates)."""
+    """Gate and lane codes the site's ledger has seen (the fallback for a site without
+    ``site_gates`` rows)."""
     rows = session.execute(
         select(Passage.gate_code, Passage.lane_code)
         .where(
@@ -228,20 +228,37 @@ def known_gates(session: Session, site_id: uuid.UUID) -> list[tuple[str, str]]:
     return sorted((str(g), str(lane)) for g, lane in rows)
 
 
+def registered_gates(session: Session, site_id: uuid.UUID) -> list[SiteGate]:
+    """The site's gate rows (``site_gates``), active or not, in code order."""
+    return list(
+        session.scalars(
+            select(SiteGate)
+            .where(SiteGate.site_id == site_id)
+            .order_by(SiteGate.gate_code, SiteGate.lane_code)
+        )
+    )
+
+
 def enqueue_gates(
     session: Session,
     site: Site,
-    gates: Iterable[tuple[str, str]] | None = None,
+    gates: Iterable[tuple[str, str] | SiteGate] | None = None,
     *,
     changed: bool = False,
 ) -> int:
     """Gate/lane registration: one row per gate and lane not yet registered with a platform
     (``changed=True``: a new revision for every one, e.g. after the coordinates changed).
-    ``gates`` defaults to the gate and lane codes the site's ledger has seen."""
+    ``gates`` are ``SiteGate`` rows or (gate, lane) codes; they default to the site's
+    ``site_gates`` rows, or — when the site has none — the codes its ledger has seen."""
     configs = active_config_ids(session, site.id)
     if not configs:
         return 0
-    pairs = sorted(set(gates)) if gates is not None else known_gates(session, site.id)
+    if gates is None:
+        rows_of_site = registered_gates(session, site.id)
+        gates = rows_of_site if rows_of_site else known_gates(session, site.id)
+    pairs = sorted(
+        {(g.gate_code, g.lane_code) if isinstance(g, SiteGate) else (g[0], g[1]) for g in gates}
+    )
     now = utcnow()
     rows = []
     for gate, lane in pairs:

@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saas.auth import audit
 from saas.db import get_database, utcnow
 from saas.models.ledger import LedgerEvent, Passage
-from saas.models.regulator import RegulatorConfig, RegulatorUpload
+from saas.models.regulator import RegulatorConfig, RegulatorUpload, SiteGate
 from saas.models.tenancy import Site
 from saas.notify.relay import RetryPolicy
 from saas.regulator import outbox
@@ -296,6 +296,25 @@ def _claim(
 # --- sources ------------------------------------------------------------------------------------
 
 
+def gate_source(gate: SiteGate) -> dict[str, Any]:
+    """A ``site_gates`` row as the adapters' gate source (coordinates as decimal strings)."""
+    return {
+        "gate_code": gate.gate_code,
+        "lane_code": gate.lane_code,
+        "name": gate.name,
+        "direction": gate.direction,
+        "address": gate.address,
+        "longitude": str(gate.longitude),
+        "latitude": str(gate.latitude),
+        "manager_name": gate.manager_name,
+        "manager_phone": gate.manager_phone,
+        "maintainer": gate.maintainer,
+        "maintainer_contact": gate.maintainer_contact,
+        "maintainer_phone": gate.maintainer_phone,
+        "active": gate.active,
+    }
+
+
 def load_sources(session: Session, rows: Sequence[Claimed]) -> dict[uuid.UUID, dict[str, Any]]:
     """The record each row stands for, as the adapter gets it (``saas.regulator.base``). A row
     whose source cannot be found is missing from the answer."""
@@ -343,7 +362,22 @@ def load_sources(session: Session, rows: Sequence[Claimed]) -> dict[uuid.UUID, d
                 out[r.id] = to_out(registry, objects[r.source_id]).model_dump(mode="json")
 
     sites: dict[uuid.UUID, Site | None] = {}
-    for r in by_kind.pop("gate", []):
+    gate_rows = by_kind.pop("gate", [])
+    registered = {
+        (g.site_id, g.gate_code, g.lane_code): g
+        for g in (
+            session.scalars(
+                select(SiteGate).where(SiteGate.site_id.in_({r.site_id for r in gate_rows}))
+            )
+            if gate_rows
+            else []
+        )
+    }
+    for r in gate_rows:
+        gate = registered.get((r.site_id, r.gate_code or "", r.lane_code or ""))
+        if gate is not None:  # the site's gate row, as it is when sent
+            out[r.id] = gate_source(gate)
+            continue
         site = sites.setdefault(r.site_id, session.get(Site, r.site_id))
         if site is not None:
             out[r.id] = {
@@ -627,6 +661,27 @@ def due_tenants(app: Flask, *, clock: Clock = utcnow) -> list[uuid.UUID]:
                 .group_by(RegulatorUpload.tenant_id)
             )
         )
+
+
+def daily_count_sites(
+    app: Flask, site_id: uuid.UUID | None = None
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(tenant, site) of every site with an active platform configuration, for
+    ``cleangate regulator daily-counts``. The one look past tenant scoping: which sites, not
+    what their rows say."""
+    query = (
+        select(RegulatorConfig.tenant_id, RegulatorConfig.site_id)
+        .where(RegulatorConfig.active.is_(True))
+        .group_by(RegulatorConfig.tenant_id, RegulatorConfig.site_id)
+        .order_by(RegulatorConfig.tenant_id, RegulatorConfig.site_id)
+    )
+    if site_id is not None:
+        query = query.where(RegulatorConfig.site_id == site_id)
+    with (
+        get_database(app).sessionmaker() as session,
+        system_context("regulator daily counts: which sites report to a platform"),
+    ):
+        return [(t, s) for t, s in session.execute(query).all()]
 
 
 def relay_all(app: Flask, *, batch: int = 1000, clock: Clock = utcnow) -> RelayCounts:

@@ -42,6 +42,7 @@ class World:
     a_plan_id: uuid.UUID | None = None
     a_contact_id: uuid.UUID | None = None
     a_config_id: uuid.UUID | None = None
+    a_gate_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -58,6 +59,7 @@ class World:
                 *([self.a_plan_id] if self.a_plan_id else []),
                 *([self.a_contact_id] if self.a_contact_id else []),
                 *([self.a_config_id] if self.a_config_id else []),
+                *([self.a_gate_id] if self.a_gate_id else []),
             )
         ] + [self.a.slug]
 
@@ -83,6 +85,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "plan_id": lambda w: w.a_plan_id,
     "contact_id": lambda w: w.a_contact_id,
     "config_id": lambda w: w.a_config_id,
+    "gate_id": lambda w: w.a_gate_id,
     # An alert episode is named by its start; the site in the same URL decides (404 for B).
     "episode_start": lambda w: "2025-01-10T00:00:00Z",
 }
@@ -124,6 +127,13 @@ BODIES: dict[str, dict[str, Any]] = {
         "name": "isolation matrix probe",
         "endpoint": "https://regulator.invalid",
         "uscc": "91350100M000100Y43",
+    },
+    "api.create_site_gate": {
+        "gate_code": "M1",
+        "lane_code": "01",
+        "name": "isolation matrix probe",
+        "longitude": "117.2",
+        "latitude": "39.1",
     },
     "api.release_passage": {"reason": "isolation matrix probe"},
     "api.create_device_command": {"action": "resync", "reason": "isolation matrix probe"},
@@ -199,7 +209,29 @@ def _build_world(app: Flask) -> World:
     world.a_plan_id = _a_plan(app, a)
     world.a_contact_id = _a_contact(app, a)
     world.a_config_id = _a_regulator_config(app, a)
+    world.a_gate_id = _a_gate(app, a)
     return world
+
+
+def _a_gate(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A gate (道闸) of tenant A's site."""
+    from saas.models.tenancy import Site
+    from saas.regulator import gates
+    from saas.tenancy import tenant_context
+
+    body = gates.GateCreate.model_validate(
+        {
+            "gate_code": "A1",
+            "lane_code": "01",
+            "name": "矩阵道闸",
+            "longitude": 117.2,
+            "latitude": 39.1,
+        }
+    )
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        site = session.get(Site, a.site_id)
+        assert site is not None
+        return gates.create_gate(session, site, body, actor_id=a.admin_id).id
 
 
 def _a_regulator_config(app: Flask, a: TenantFixture) -> uuid.UUID:
