@@ -26,6 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -96,6 +97,32 @@ def enqueue(
         result_ttl=24 * 3600,
         description=f"{func_path} tenant={tenant_id}",
     )
+
+
+def schedule_tenant_job(
+    app: Flask, queue_name: str, func_path: str, due: datetime, *, prefix: str, timeout: int
+) -> None:
+    """One delayed run of ``func_path`` for the current tenant at ``due`` (outbox retries);
+    the job id makes a second schedule for the same second a no-op. RQ keeps whole seconds:
+    round up, or the job would wake just before the row is due."""
+    from saas.db import utcnow
+    from saas.tenancy import current_tenant_id
+
+    when = max(due, utcnow()).replace(microsecond=0) + timedelta(seconds=1)
+    tenant_id = current_tenant_id()
+    try:
+        queue(queue_name, app).enqueue_at(
+            when,
+            TENANT_JOB,
+            func_path,
+            str(tenant_id),
+            job_id=f"{prefix}-retry-{tenant_id.hex}-{int(when.timestamp())}",
+            job_timeout=timeout,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except (redis.RedisError, OSError):
+        log.exception("%s: could not schedule the retry of tenant %s", prefix, tenant_id)
 
 
 def default_retry(app: Flask | None = None) -> Retry:

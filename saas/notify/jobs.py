@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 
 import redis
 from flask import Flask, current_app
 
 from saas import jobs
-from saas.db import get_database, utcnow
+from saas.db import get_database
 from saas.notify import relay as relay_module
 
 log = logging.getLogger(__name__)
@@ -56,26 +55,9 @@ def run_relay(batch: int = 100) -> dict[str, int]:
 def schedule_retry(app: Flask) -> None:
     """One delayed job at the earliest pending retry of the current tenant (not on the
     embedded Redis, which has no scheduler)."""
-    from saas.tenancy import current_tenant_id
-
     if jobs.uses_embedded_redis(app):
         return
     due = relay_module.next_due(get_database(app).sessionmaker)
     if due is None:
         return
-    # RQ keeps whole seconds: round up, or the job would wake just before the message is due.
-    when = max(due, utcnow()).replace(microsecond=0) + timedelta(seconds=1)
-    tenant_id = current_tenant_id()
-    try:
-        jobs.queue(QUEUE, app).enqueue_at(
-            when,
-            jobs.TENANT_JOB,
-            FUNC,
-            str(tenant_id),
-            job_id=f"notify-retry-{tenant_id.hex}-{int(when.timestamp())}",
-            job_timeout=TIMEOUT,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except (redis.RedisError, OSError):
-        log.exception("notify: could not schedule the retry of tenant %s", tenant_id)
+    jobs.schedule_tenant_job(app, QUEUE, FUNC, due, prefix="notify", timeout=TIMEOUT)

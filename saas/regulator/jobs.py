@@ -61,28 +61,12 @@ def run_relay(batch: int = 1000) -> dict[str, int]:
 
 def schedule_retry(app: Flask) -> None:
     """One delayed job at the earliest pending retry of the current tenant."""
-    from saas.tenancy import current_tenant_id
-
     if jobs.uses_embedded_redis(app):
         return
     due = relay_module.next_due(get_database(app).sessionmaker)
     if due is None:
         return
-    when = max(due, utcnow()).replace(microsecond=0) + timedelta(seconds=1)
-    tenant_id = current_tenant_id()
-    try:
-        jobs.queue(QUEUE, app).enqueue_at(
-            when,
-            jobs.TENANT_JOB,
-            FUNC,
-            str(tenant_id),
-            job_id=f"regulator-retry-{tenant_id.hex}-{int(when.timestamp())}",
-            job_timeout=TIMEOUT,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except (redis.RedisError, OSError):
-        log.exception("regulator: could not schedule the retry of tenant %s", tenant_id)
+    jobs.schedule_tenant_job(app, QUEUE, FUNC, due, prefix="regulator", timeout=TIMEOUT)
 
 
 def beijing_yesterday(now: datetime | None = None) -> date:
