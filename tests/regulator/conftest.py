@@ -318,3 +318,44 @@ def until(condition: Callable[[], bool], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.1)
+
+
+def stored_hj1321_config(
+    app: Flask,
+    tenant: TenantFixture,
+    url: str,
+    private_key: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    ent_code: str,
+    name: str,
+    permit_no: str | None = None,
+) -> uuid.UUID:
+    """A site's ``hj1321-json`` RSA2 configuration as the configuration service stores it:
+    secrets sealed with the app's keyring, our public key kept to register with the platform."""
+    from saas.models.regulator import RegulatorConfig
+    from saas.regulator import envelope
+    from saas.regulator.base import Credentials
+    from saas.regulator.signing import public_material
+
+    keyring = app.config["CLEANGATE_SETTINGS"].regulator_keyring
+    secrets_json = json.dumps({"client_secret": client_secret, "private_key": private_key})
+    with tenant_context(tenant.tenant_id), get_database(app).sessionmaker() as session:
+        config = RegulatorConfig(
+            site_id=tenant.site_id,
+            name=name,
+            adapter="hj1321-json",
+            endpoint=url,
+            signer="rsa2",
+            client_id=client_id,
+            enterprise_code=ent_code,
+            uscc="91350100M000100Y43",
+            permit_no=permit_no,
+            secret_box=envelope.seal(secrets_json.encode(), keyring),
+            public_key=public_material("rsa2", Credentials(private_key=private_key)),
+            active=True,
+        )
+        session.add(config)
+        session.commit()
+        return config.id

@@ -21,7 +21,6 @@ receiver checks request timestamps against the wall clock, which the adapter als
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +32,6 @@ import requests
 from flask import Flask
 
 from saas.db import get_database
-from saas.regulator import envelope
 from saas.regulator.base import Credentials
 from saas.regulator.outbox import beijing_day_bounds
 from saas.regulator.relay import Breaker, RelayCounts, RelayPolicy, relay, resend
@@ -43,7 +41,13 @@ from saas.regulator.sim import RegulatorSim, SimClient
 from saas.settings import RegulatorRelaySettings
 from saas.tenancy import tenant_context
 from tests.conftest import TenantFixture
-from tests.regulator.conftest import ingest, passage_body, run_relay, uploads
+from tests.regulator.conftest import (
+    ingest,
+    passage_body,
+    run_relay,
+    stored_hj1321_config,
+    uploads,
+)
 from tests.regulator.test_hj1321 import CorruptingAdapter
 
 pytestmark = pytest.mark.timeout(60)  # each case; ~25 s on PostgreSQL, ~17 s on SQLite
@@ -81,30 +85,10 @@ def sim(rsa_key: str, breaker_redis: redis.Redis) -> Iterator[RegulatorSim]:
 
 
 def hj1321_config(app: Flask, tenant: TenantFixture, url: str, private_key: str) -> uuid.UUID:
-    """A site's ``hj1321-json`` configuration as the configuration service stores it: secrets
-    sealed with the app's keyring, our public key kept to register with the platform."""
-    from saas.models.regulator import RegulatorConfig
-
-    keyring = app.config["CLEANGATE_SETTINGS"].regulator_keyring
-    secrets_json = json.dumps({"client_secret": CLIENT_SECRET, "private_key": private_key})
-    with tenant_context(tenant.tenant_id), get_database(app).sessionmaker() as session:
-        config = RegulatorConfig(
-            site_id=tenant.site_id,
-            name="唐山市重点用车单位管控平台",
-            adapter="hj1321-json",
-            endpoint=url,
-            signer="rsa2",
-            client_id=CLIENT_ID,
-            enterprise_code=ENT_CODE,
-            uscc="91350100M000100Y43",
-            permit_no="91350100M000100Y43001P",
-            secret_box=envelope.seal(secrets_json.encode(), keyring),
-            public_key=public_material("rsa2", Credentials(private_key=private_key)),
-            active=True,
-        )
-        session.add(config)
-        session.commit()
-        return config.id
+    return stored_hj1321_config(
+        app, tenant, url, private_key, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        ent_code=ENT_CODE, name="唐山市重点用车单位管控平台", permit_no="91350100M000100Y43001P",
+    )  # fmt: skip
 
 
 def tomorrow_in_beijing() -> date:

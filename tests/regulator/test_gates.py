@@ -21,7 +21,6 @@ from sqlalchemy import select
 from saas.db import get_database
 from saas.models.identity import AuditEvent, Role
 from saas.models.regulator import SiteGate
-from saas.regulator import envelope
 from saas.regulator.base import Credentials
 from saas.regulator.cli import regulator_group
 from saas.regulator.jobs import beijing_yesterday
@@ -35,6 +34,7 @@ from tests.regulator.conftest import (
     make_config,
     passage_body,
     run_relay,
+    stored_hj1321_config,
     uploads,
 )
 
@@ -60,27 +60,10 @@ def sim(rsa_key: str, breaker_redis: redis.Redis) -> Iterator[RegulatorSim]:
 
 
 def hj1321_config(app: Flask, tenant: TenantFixture, url: str, private_key: str) -> uuid.UUID:
-    from saas.models.regulator import RegulatorConfig
-
-    keyring = app.config["CLEANGATE_SETTINGS"].regulator_keyring
-    secrets_json = json.dumps({"client_secret": CLIENT_SECRET, "private_key": private_key})
-    with tenant_context(tenant.tenant_id), get_database(app).sessionmaker() as session:
-        config = RegulatorConfig(
-            site_id=tenant.site_id,
-            name="天津市重点用车单位管控平台",
-            adapter="hj1321-json",
-            endpoint=url,
-            signer="rsa2",
-            client_id=CLIENT_ID,
-            enterprise_code=ENT_CODE,
-            uscc="91350100M000100Y43",
-            secret_box=envelope.seal(secrets_json.encode(), keyring),
-            public_key=public_material("rsa2", Credentials(private_key=private_key)),
-            active=True,
-        )
-        session.add(config)
-        session.commit()
-        return config.id
+    return stored_hj1321_config(
+        app, tenant, url, private_key, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        ent_code=ENT_CODE, name="天津市重点用车单位管控平台",
+    )  # fmt: skip
 
 
 def gate_body(**changes: Any) -> dict[str, Any]:
