@@ -72,6 +72,7 @@ class Settings:
     regulator_relay: RegulatorRelaySettings = field(
         default_factory=lambda: RegulatorRelaySettings()
     )
+    miniprogram: MiniProgramSettings = field(default_factory=lambda: MiniProgramSettings())
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -165,6 +166,7 @@ class Settings:
         values["notify"] = NotifySettings.from_env(env, var_dir)  # docs/notifications.md
         values["alert_feed"] = AlertFeedSettings.from_env(env)  # docs/alerts.md §Console
         values["regulator_relay"] = RegulatorRelaySettings.from_env(env)  # docs/regulator.md
+        values["miniprogram"] = MiniProgramSettings.from_env(env)  # docs/miniprogram-api.md
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         if not settings.secret_key:
@@ -453,4 +455,36 @@ class RegulatorRelaySettings:
             lease_seconds=number("REGULATOR_LEASE_SECONDS", 300, 1),
             breaker_failures=number("REGULATOR_BREAKER_FAILURES", 5, 1),
             breaker_cooldown_seconds=number("REGULATOR_BREAKER_COOLDOWN_SECONDS", 60, 1),
+        )
+
+
+# --- WeChat mini-program backend (docs/miniprogram-api.md) ------------------------------------
+
+
+@dataclass(frozen=True)
+class MiniProgramSettings:
+    """Tokens and windows of ``/mp/v1``. The mini-program's AppID, AppSecret and API base are
+    the notification channel's (``WECHAT_APP_ID`` …): one provider mini-program does both."""
+
+    access_token_seconds: int = 1800
+    refresh_token_days: int = 30
+    session_key_seconds: int = 3 * 86400  # WeChat's session_key, kept server-side in Redis
+    cargo_window_minutes: int = 720  # a cargo registration waits this long for its passage
+    login_limit_per_minute: int = 30  # per client address
+    booking_max_days_ahead: int = 30
+    booking_max_hours: int = 24
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MiniProgramSettings:
+        def number(name: str, default: int, minimum: int = 1) -> int:
+            return parse_int(env.get(name, "").strip() or str(default), name, minimum)
+
+        return cls(
+            access_token_seconds=number("MP_ACCESS_TOKEN_SECONDS", 1800, 60),
+            refresh_token_days=number("MP_REFRESH_TOKEN_DAYS", 30),
+            session_key_seconds=number("MP_SESSION_KEY_SECONDS", 3 * 86400, 60),
+            cargo_window_minutes=number("MP_CARGO_WINDOW_MINUTES", 720, 5),
+            login_limit_per_minute=number("MP_LOGIN_LIMIT_PER_MINUTE", 30),
+            booking_max_days_ahead=number("MP_BOOKING_MAX_DAYS_AHEAD", 30),
+            booking_max_hours=number("MP_BOOKING_MAX_HOURS", 24),
         )

@@ -58,14 +58,46 @@ class Operation:
     response: type[BaseModel] | None
     status: int
     query: list[dict[str, Any]] = field(default_factory=list)
+    secured: bool = False
+    upload: dict[str, Any] | None = None  # a non-JSON request body: {media type: schema}
+
+
+DEFAULT_SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "API token (cg_…), created in the portal",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "cg_session",
+        "description": "browser session; unsafe methods need X-CSRFToken",
+    },
+}
 
 
 class ApiRegistry:
-    def __init__(self, blueprint: Blueprint, title: str, version: str, description: str) -> None:
+    """Routes with their models. ``guard`` authenticates the routes declared ``secured`` (an
+    API whose callers are not portal users, e.g. the mini-program's drivers); routes with a
+    ``permission`` are checked against the portal principal as everywhere else."""
+
+    def __init__(
+        self,
+        blueprint: Blueprint,
+        title: str,
+        version: str,
+        description: str,
+        *,
+        security_schemes: dict[str, Any] | None = None,
+        guard: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None,
+    ) -> None:
         self.blueprint = blueprint
         self.title = title
         self.version = version
         self.description = description
+        self.security_schemes = security_schemes or DEFAULT_SECURITY_SCHEMES
+        self.guard = guard
         self.operations: list[Operation] = []
 
     def route(
@@ -80,9 +112,23 @@ class ApiRegistry:
         response: type[BaseModel] | None = None,
         status: int = 200,
         query: list[dict[str, Any]] | None = None,
+        secured: bool = False,
+        upload: dict[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if secured and self.guard is None:
+            raise ValueError(f"{rule}: secured routes need the registry's guard")
         op = Operation(
-            method.upper(), rule, summary, tags, permission, body, response, status, query or []
+            method.upper(),
+            rule,
+            summary,
+            tags,
+            permission,
+            body,
+            response,
+            status,
+            query or [],
+            secured,
+            upload,
         )
         self.operations.append(op)
 
@@ -93,7 +139,11 @@ class ApiRegistry:
                     kwargs["body"] = parse_body(body)
                 return view(**kwargs)
 
-            guarded = require(permission)(wrapper) if permission is not None else wrapper
+            guarded = wrapper
+            if permission is not None:
+                guarded = require(permission)(wrapper)
+            elif secured and self.guard is not None:
+                guarded = self.guard(wrapper)
             self.blueprint.add_url_rule(
                 rule, endpoint=view.__name__, view_func=guarded, methods=[op.method]
             )
@@ -131,6 +181,13 @@ class ApiRegistry:
             if op.permission is not None:
                 entry["security"] = [{"bearer": []}, {"session": []}]
                 entry["x-permission"] = op.permission.value
+            elif op.secured:
+                entry["security"] = [{name: []} for name in self.security_schemes]
+            if op.upload is not None:
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {kind: {"schema": schema} for kind, schema in op.upload.items()},
+                }
             if op.body is not None:
                 entry["requestBody"] = {
                     "required": True,
@@ -153,19 +210,7 @@ class ApiRegistry:
             "paths": paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {
-                    "bearer": {
-                        "type": "http",
-                        "scheme": "bearer",
-                        "description": "API token (cg_…), created in the portal",
-                    },
-                    "session": {
-                        "type": "apiKey",
-                        "in": "cookie",
-                        "name": "cg_session",
-                        "description": "browser session; unsafe methods need X-CSRFToken",
-                    },
-                },
+                "securitySchemes": self.security_schemes,
             },
         }
 

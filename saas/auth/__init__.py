@@ -16,6 +16,8 @@ _ALLOWED_WHILE_CHANGING = {"auth.change_password", "auth.logout", "auth.set_lang
 def _resolve_principal() -> Principal | None:
     from saas.auth import service
 
+    if request.path.startswith("/mp/"):
+        return None  # mini-program users are not portal principals (miniprogram_api.auth)
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return service.resolve_token(get_session(), header[len("Bearer ") :].strip())

@@ -32,7 +32,9 @@ def site_alert(session: Session, site: Site, now: datetime) -> dict[str, Any]:
     return alerts.snapshot_section(session, site, now)
 
 
-def site_bookings(session: Session, site: Site, now: datetime) -> list[dict[str, Any]]:
+def site_bookings(
+    session: Session, site: Site, now: datetime, *, plate: str | None = None
+) -> list[dict[str, Any]]:
     return []
 
 
@@ -40,9 +42,12 @@ def _d(value: object) -> str | None:
     return value.isoformat() if value is not None else None  # type: ignore[attr-defined]
 
 
-def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[str, Any]:
+def build(
+    session: Session, site_id: uuid.UUID, *, base_url: str = "", plate: str | None = None
+) -> dict[str, Any]:
     """The body for one site, read in the caller's tenant context (``base_url``: the public
-    address the board's QR code points under)."""
+    address the board's QR code points under). With ``plate`` (normalised), the registry,
+    lists and bookings hold only that plate: what a single pre-check needs."""
     site = session.get(Site, site_id)
     if site is None:
         raise LookupError(f"site {site_id} not found")
@@ -50,7 +55,9 @@ def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[s
     registry: dict[str, dict[str, Any]] = {}
     for tv in session.scalars(
         select(TransportVehicle).where(
-            TransportVehicle.site_id == site_id, TransportVehicle.active.is_(True)
+            TransportVehicle.site_id == site_id,
+            TransportVehicle.active.is_(True),
+            *([TransportVehicle.plate == plate] if plate is not None else []),
         )
     ):
         registry[tv.plate] = {
@@ -66,6 +73,7 @@ def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[s
             InPlantVehicle.site_id == site_id,
             InPlantVehicle.active.is_(True),
             InPlantVehicle.plate.is_not(None),
+            *([InPlantVehicle.plate == plate] if plate is not None else []),
         )
     ):
         registry.setdefault(
@@ -84,6 +92,7 @@ def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[s
             NonRoadMachinery.site_id == site_id,
             NonRoadMachinery.active.is_(True),
             NonRoadMachinery.plate.is_not(None),
+            *([NonRoadMachinery.plate == plate] if plate is not None else []),
         )
     ):
         registry.setdefault(
@@ -104,6 +113,7 @@ def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[s
             VehicleListEntry.site_id == site_id,
             VehicleListEntry.revoked_at.is_(None),
             or_(VehicleListEntry.valid_to.is_(None), VehicleListEntry.valid_to > now),
+            *([VehicleListEntry.plate == plate] if plate is not None else []),
         )
     ):
         item: dict[str, Any] = {
@@ -123,5 +133,5 @@ def build(session: Session, site_id: uuid.UUID, *, base_url: str = "") -> dict[s
         "registry": registry,
         "black": black,
         "white": white,
-        "bookings": site_bookings(session, site, now),
+        "bookings": site_bookings(session, site, now, plate=plate),
     }

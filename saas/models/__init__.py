@@ -15,6 +15,13 @@ from saas.models.ledger import (
     TransportVehicle,
     VehicleListEntry,
 )
+from saas.models.miniprogram import (
+    CargoRegistration,
+    MpUser,
+    MpVehicle,
+    MpVehicleSite,
+    VisitorBooking,
+)
 from saas.models.outbox import OutboxMessage, SiteContact
 from saas.models.plans import MeasureCheck, SitePlan
 from saas.models.regulator import RegulatorConfig, RegulatorUpload, SiteGate
@@ -24,6 +31,7 @@ __all__ = [
     "Alert",
     "ApiToken",
     "AuditEvent",
+    "CargoRegistration",
     "Carrier",
     "Checkpoint",
     "EdgeDevice",
@@ -32,6 +40,9 @@ __all__ = [
     "LedgerHead",
     "LoginSession",
     "MeasureCheck",
+    "MpUser",
+    "MpVehicle",
+    "MpVehicleSite",
     "NonRoadMachinery",
     "OutboxMessage",
     "Passage",
@@ -50,4 +61,5 @@ __all__ = [
     "TransportVehicle",
     "User",
     "VehicleListEntry",
+    "VisitorBooking",
 ]

@@ -293,17 +293,48 @@ _WECHAT_LIMITS = {"thing": 20, "phrase": 5}
 
 
 class FakeWeChat(FakeHttp):
+    """The WeChat server API as documented: ``stable_token``, ``subscribe/send``,
+    ``sns/jscode2session`` and ``wxa/business/getuserphonenumber``, with their error codes
+    (40029 invalid code, 40163 code been used, 40001 invalid token, 42001 expired token).
+    Login and phone codes are minted by the test (``login_code``/``phone_code``) and work
+    once, like ``wx.login``'s. ``fail_next`` scripts any call but the token's."""
+
     def extra_reset(self) -> None:
         self.tokens: set[str] = set()
+        self.expired: set[str] = set()
         self.token_requests: list[Request] = []
         self.refusing: set[str] = set()
+        self.codes: dict[str, tuple[str, str | None]] = {}
+        self.phone_codes: dict[str, str] = {}
+        self.used: set[str] = set()
 
     def scriptable(self, request: Request) -> bool:
-        return request.path.endswith("/subscribe/send")
+        return request.path != "/cgi-bin/stable_token"
 
     def expire_tokens(self) -> None:
+        """Every issued token now answers 42001 (expired), as WeChat does after 2 hours."""
         with self._lock:
+            self.expired |= self.tokens
             self.tokens.clear()
+
+    def login_code(self, openid: str, unionid: str | None = None) -> str:
+        code = "0" + uuid.uuid4().hex[:31]
+        with self._lock:
+            self.codes[code] = (openid, unionid)
+        return code
+
+    def phone_code(self, phone: str) -> str:
+        code = "p" + uuid.uuid4().hex
+        with self._lock:
+            self.phone_codes[code] = phone
+        return code
+
+    def _token_error(self, token: str | None) -> tuple[int, dict[str, Any]] | None:
+        if token in self.tokens:
+            return None
+        if token in self.expired:
+            return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+        return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token"}
 
     def handle(self, request: Request) -> tuple[int, dict[str, Any]]:
         if request.path == "/cgi-bin/stable_token":
@@ -314,9 +345,45 @@ class FakeWeChat(FakeHttp):
             token = uuid.uuid4().hex
             self.tokens.add(token)
             return 200, {"access_token": token, "expires_in": 7200}
+        if request.path == "/sns/jscode2session":
+            q = request.query
+            if (q.get("appid"), q.get("secret")) != (WECHAT_APPID, WECHAT_SECRET):
+                return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}
+            if q.get("grant_type") != "authorization_code":
+                return 200, {"errcode": 40002, "errmsg": "invalid grant_type"}
+            code = q.get("js_code", "")
+            if code in self.used:
+                return 200, {"errcode": 40163, "errmsg": "code been used"}
+            if code not in self.codes:
+                return 200, {"errcode": 40029, "errmsg": "invalid code"}
+            self.used.add(code)
+            openid, unionid = self.codes.pop(code)
+            answer = {"openid": openid, "session_key": uuid.uuid4().hex[:24] + "=="}
+            if unionid:
+                answer["unionid"] = unionid
+            return 200, answer
+        if request.path == "/wxa/business/getuserphonenumber":
+            refused = self._token_error(request.query.get("access_token"))
+            if refused is not None:
+                return refused
+            code = json.loads(request.body or b"{}").get("code", "")
+            if code not in self.phone_codes:
+                return 200, {"errcode": 40029, "errmsg": "invalid code"}
+            phone = self.phone_codes.pop(code)
+            return 200, {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": phone,
+                    "purePhoneNumber": phone,
+                    "countryCode": "86",
+                    "watermark": {"timestamp": int(time.time()), "appid": WECHAT_APPID},
+                },
+            }
         if request.path == "/cgi-bin/message/subscribe/send":
-            if request.query.get("access_token") not in self.tokens:
-                return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token"}
+            refused = self._token_error(request.query.get("access_token"))
+            if refused is not None:
+                return refused
             body = json.loads(request.body)
             if body.get("touser") in self.refusing:
                 return 200, {"errcode": 43101, "errmsg": "user refuse to accept the msg"}

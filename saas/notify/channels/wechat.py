@@ -31,13 +31,15 @@ TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid or expired access t
 _LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "number": 32, "letter": 32, "name": 10}
 
 
-class _Client(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client with a configurable base URL and the stable-token endpoint."""
+class ApiClient(WeChatClient):  # type: ignore[misc]
+    """wechatpy's client with a configurable base URL and the stable-token endpoint (shared
+    by the notification channel and the mini-program backend)."""
 
     def __init__(self, appid: str, secret: str, base: str, storage: Any, timeout: float) -> None:
         super().__init__(appid, secret, session=storage, timeout=timeout)
         self.base = base
         self.API_BASE_URL = base + "cgi-bin/"
+        self.wxa.API_BASE_URL = base  # sns/jscode2session lives at the root
 
     def fetch_access_token(self) -> dict[str, Any]:
         response = self._http.post(
@@ -92,7 +94,7 @@ class WeChatSubscribe:
         self.fields = fields
         self.page = page
         self.state = miniprogram_state
-        self.client = _Client(
+        self.client = ApiClient(
             app_id, app_secret, base, RedisStorage(client, prefix="cleangate:wechat"), timeout
         )
 
