@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from miniprogram_api import sites
 from saas.errors import ApiError
 
-bp = Blueprint("mp_landing", __name__, template_folder="templates")
+bp = Blueprint("mp_landing", __name__)  # template: saas/templates/mp/landing.html
 
 
 @bp.get("/mp/cargo/<uuid:site_id>")

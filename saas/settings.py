@@ -272,6 +272,11 @@ class NotifySettings:
     wechat_template_alert_end: str = ""
     wechat_alert_fields: str = "thing1=site,phrase2=level,time3=time,thing4=summary"
     wechat_page: str = ""
+    # Visitor booking decisions (docs/miniprogram-api.md): optional — without the template a
+    # booking notice fails for good with a clear reason, the gate and the booking stand.
+    wechat_template_booking: str = ""
+    wechat_booking_fields: str = "thing1=site,phrase2=result,time3=start,thing4=note"
+    wechat_booking_page: str = ""  # the mini-program page a tap opens (``?id=<booking>`` added)
     wechat_miniprogram_state: str = "formal"
     email_provider: str = "simulator"
     smtp_host: str = ""
@@ -323,6 +328,9 @@ class NotifySettings:
             wechat_template_alert_end=text("WECHAT_TEMPLATE_ALERT_END"),
             wechat_alert_fields=text("WECHAT_ALERT_FIELDS", cls.wechat_alert_fields),
             wechat_page=text("WECHAT_PAGE"),
+            wechat_template_booking=text("WECHAT_TEMPLATE_BOOKING"),
+            wechat_booking_fields=text("WECHAT_BOOKING_FIELDS", cls.wechat_booking_fields),
+            wechat_booking_page=text("WECHAT_BOOKING_PAGE"),
             wechat_miniprogram_state=choice(
                 "WECHAT_MINIPROGRAM_STATE", ("formal", "trial", "developer")
             ),
@@ -376,12 +384,14 @@ class NotifySettings:
         missing = [name for name, value in needs.items() if not value]
         if missing:
             raise SettingsError("notifications need " + ", ".join(missing))
-        for pair in self.wechat_alert_fields.split(","):
-            key, _, value = pair.partition("=")
-            if not key.strip() or not value.strip():
-                raise SettingsError(
-                    f"WECHAT_ALERT_FIELDS must be key=value pairs, got {self.wechat_alert_fields!r}"
-                )
+        for name, fields in (
+            ("WECHAT_ALERT_FIELDS", self.wechat_alert_fields),
+            ("WECHAT_BOOKING_FIELDS", self.wechat_booking_fields),
+        ):
+            for pair in fields.split(","):
+                key, _, value = pair.partition("=")
+                if not key.strip() or not value.strip():
+                    raise SettingsError(f"{name} must be key=value pairs, got {fields!r}")
 
 
 # --- regulator alert feed pull (docs/alerts.md, "Console") ------------------------------------
@@ -485,6 +495,14 @@ class MiniProgramSettings:
             session_key_seconds=number("MP_SESSION_KEY_SECONDS", 3 * 86400, 60),
             cargo_window_minutes=number("MP_CARGO_WINDOW_MINUTES", 720, 5),
             login_limit_per_minute=number("MP_LOGIN_LIMIT_PER_MINUTE", 30),
-            booking_max_days_ahead=number("MP_BOOKING_MAX_DAYS_AHEAD", 30),
+            booking_max_days_ahead=_at_most(
+                number("MP_BOOKING_MAX_DAYS_AHEAD", 30), 31, "MP_BOOKING_MAX_DAYS_AHEAD"
+            ),
             booking_max_hours=number("MP_BOOKING_MAX_HOURS", 24),
         )
+
+
+def _at_most(value: int, limit: int, name: str) -> int:
+    if value > limit:
+        raise SettingsError(f"{name} must be at most {limit}, got {value}")
+    return value

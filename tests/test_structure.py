@@ -35,6 +35,10 @@ bridges, the alert's audit trail",
     "saas/board/tokens.py": "public board: the token is the credential; operator CLI by site id",
     "saas/users.py": "global username uniqueness; provider staff bootstrap",
     "tenants/provisioning.py": "creating tenants",
+    "miniprogram_api/bookings.py": "mini-program: a visitor's own bookings across the sites \
+they booked (filtered by the visitor's user id)",
+    "miniprogram_api/cargo.py": "mini-program: a driver's own cargo registrations across sites \
+(filtered by the driver's user id)",
     "miniprogram_api/sites.py": "mini-program: the site id in a board's QR code names its \
 tenant (read-only look-up; the work that follows runs in that tenant's context)",
     "tenants/api.py": "provider tenant list",

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         alerts,
         audit,
         board,
+        bookings,
         contacts,
         devices,
         edge,

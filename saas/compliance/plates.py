@@ -110,6 +110,24 @@ _IMPLIED_COLOR: dict[PlateFormat, PlateColor] = {
 _NEV_FORMATS = frozenset({PlateFormat.NEV_SMALL, PlateFormat.NEV_LARGE})
 
 
+# What each ``Plate.errors`` code tells the person who typed the plate (docs/compliance.md).
+ERROR_MESSAGES: dict[str, str] = {
+    "unreadable": "未填写车牌号码",
+    "bad_province": "车牌第一个字应为省份简称（如 冀、京、晋）",
+    "bad_authority": "车牌第二位应为发牌机关代号字母",
+    "bad_length": "车牌位数不对：普通号牌 7 位，新能源号牌 8 位",
+    "bad_character": "车牌只能含汉字简称、字母和数字",
+    "forbidden_letter": "车牌不含字母 I 和 O（请改为数字 1 和 0）",
+    "nev_letter_position": "新能源号牌的字母位置不对",
+}
+
+
+def error_reasons(errors: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
+    """``[{code, message}]`` of a plate's error codes, in order (unknown codes keep a
+    generic message)."""
+    return [{"code": code, "message": ERROR_MESSAGES.get(code, "车牌号码无效")} for code in errors]
+
+
 @dataclass(frozen=True, slots=True)
 class Plate:
     """A parsed plate. ``errors`` make it invalid; ``warnings`` do not."""

@@ -73,6 +73,24 @@ def model_years(code: str) -> tuple[int, ...]:
     return tuple(y for y in range(_FIRST_CYCLE + index, _LAST_YEAR + 1, 30))
 
 
+# What each ``Vin.errors`` / ``Vin.warnings`` code tells the person who typed the VIN.
+ERROR_MESSAGES: dict[str, str] = {
+    "empty": "未填写车辆识别代号",
+    "bad_length": "车辆识别代号应为 17 位",
+    "forbidden_letter": "车辆识别代号不含字母 I、O、Q",
+    "bad_character": "车辆识别代号只能含字母和数字",
+    "bad_check_digit": "车辆识别代号第 9 位校验位不符，请对照行驶证核对",
+    "bad_year_code": "车辆识别代号第 10 位年份代码无效",
+}
+
+
+def error_reasons(errors: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
+    """``[{code, message}]`` of a VIN's error codes, in order."""
+    return [
+        {"code": code, "message": ERROR_MESSAGES.get(code, "车辆识别代号无效")} for code in errors
+    ]
+
+
 def parse_vin(text: str) -> Vin:
     """Validate a VIN: length, characters (no I/O/Q), check digit, model-year code."""
     vin = normalize_vin(text)

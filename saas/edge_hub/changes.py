@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from saas.edge_hub import bus
 from saas.models.alerts import SiteAlert
 from saas.models.ledger import InPlantVehicle, NonRoadMachinery, TransportVehicle, VehicleListEntry
+from saas.models.miniprogram import VisitorBooking
 from saas.models.plans import SitePlan
 from saas.models.tenancy import Site
 
@@ -32,13 +33,9 @@ SNAPSHOT_MODELS: dict[type, str] = {
     SiteAlert: "alert",  # regional alerts are provider data: saas.policy.alerts.notify after COMMIT
     SitePlan: "plan",
     Site: "site",  # the board header (name, legal representative, rating) is in the snapshot
+    VisitorBooking: "bookings",  # approved ones admit their plate (saas/bookings.py)
 }
 _KEY = "cleangate.snapshot_changes"
-
-
-def register_model(model: type, what: str) -> None:
-    """Add a model whose rows (with ``tenant_id`` and ``site_id``) feed the snapshot."""
-    SNAPSHOT_MODELS[model] = what
 
 
 def _collect(session: Session, _ctx: Any, _instances: Any) -> None:

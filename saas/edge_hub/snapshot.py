@@ -3,14 +3,14 @@
 Policy and plan: the 一厂一策 plan in force (saas/policy/plans.py) — its gate policy, and the
 ``plan`` section the public board prints (phones masked); without an approved plan, the
 built-in template for the site's industry and rating. Alert: the level in force and every alert
-window of the next 72 h (saas/policy/alerts.py). Bookings are empty until the mini-program's
-visitor bookings exist (issue 8); that replaces only ``site_bookings`` here.
+window of the next 72 h (saas/policy/alerts.py). Bookings: the approved visitor bookings with
+a plate around now (``site_bookings``, saas/bookings.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -24,6 +24,7 @@ from saas.models.ledger import (
     TransportVehicle,
     VehicleListEntry,
 )
+from saas.models.miniprogram import VisitorBooking
 from saas.models.tenancy import Site
 from saas.policy import alerts, plans
 
@@ -32,10 +33,41 @@ def site_alert(session: Session, site: Site, now: datetime) -> dict[str, Any]:
     return alerts.snapshot_section(session, site, now)
 
 
+BOOKINGS_BEHIND = timedelta(hours=1)  # slack for the edge's clock; decide checks the window
+# Every approved booking to come (they are made at most MP_BOOKING_MAX_DAYS_AHEAD ≤ 31 days
+# ahead): the hub rebuilds a snapshot only when something changes, so a booking approved days
+# ahead must be in the snapshot from its approval on.
+BOOKINGS_AHEAD = timedelta(days=31)
+
+
 def site_bookings(
     session: Session, site: Site, now: datetime, *, plate: str | None = None
 ) -> list[dict[str, Any]]:
-    return []
+    """Approved visitor bookings with a plate whose window overlaps [now − 1 h, now + 31 days]
+    (saas/bookings.py): ``[{id, plate, start, end}]``, times ISO 8601 with offset (UTC).
+    ``decide`` admits the plate only inside its window, so a booking that ended since the
+    snapshot was built grants nothing."""
+    rows = session.scalars(
+        select(VisitorBooking)
+        .where(
+            VisitorBooking.site_id == site.id,
+            VisitorBooking.status == "approved",
+            VisitorBooking.plate.is_not(None),
+            VisitorBooking.starts_at < now + BOOKINGS_AHEAD,
+            VisitorBooking.ends_at > now - BOOKINGS_BEHIND,
+            *([VisitorBooking.plate == plate] if plate is not None else []),
+        )
+        .order_by(VisitorBooking.starts_at, VisitorBooking.id)
+    )
+    return [
+        {
+            "id": str(b.id),
+            "plate": b.plate,
+            "start": b.starts_at.astimezone(UTC).isoformat(timespec="seconds"),
+            "end": b.ends_at.astimezone(UTC).isoformat(timespec="seconds"),
+        }
+        for b in rows
+    ]
 
 
 def _d(value: object) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from saas.compliance import parse_plate
 from saas.db import utcnow
-from saas.ledger import chain
+from saas.ledger import cargo, chain
 from saas.models.ledger import LedgerEvent, Passage
 from saas.models.tenancy import Site
 from saas.regulator import outbox as regulator_outbox
@@ -253,6 +253,14 @@ def _ingest_once(
             passage_record(site, item, received_at, device_id, json.loads(raw))
             for item, _, raw in fresh
         ]
+        # Waiting cargo registrations fill the cargo of passages that carry none, before the
+        # records are hashed (the edge's payload and its digest stay as they were).
+        cargo.attach(
+            session,
+            site,
+            [(item, r) for (item, _, _), r in zip(fresh, records, strict=True)],
+            now=received_at,
+        )
         columns = [
             record_columns(r, item, received_at)
             for r, (item, _, _) in zip(records, fresh, strict=True)

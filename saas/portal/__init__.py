@@ -28,7 +28,9 @@ def home() -> str:
 def init_app(app: Flask) -> None:
     # Importing a page module declares its routes on ``bp``.
     from saas.portal import (  # noqa: F401
+        bookings,
         bridges,
+        cargo,
         execution,
         exports,
         passages,

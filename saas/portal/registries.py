@@ -211,6 +211,25 @@ def display(name: str, value: Any) -> str:
     return str(value)
 
 
+def _provenance_filters(r: reg.Registry, stmt: Any, args: Any) -> Any:
+    """核验状态 and 来源 filters (e.g. "待核验, from the mini-program": ``verification=
+    self_declared&source=miniprogram``), for the registries that carry provenance."""
+    if not r.has_source:
+        return stmt
+    bad: dict[str, str] = {}
+    for name, allowed in (("verification", reg.VERIFICATION_STATES), ("source", reg.SOURCES)):
+        value = args.get(name)
+        if not value:
+            continue
+        if value not in allowed:
+            bad[name] = "unknown value"
+            continue
+        stmt = stmt.where(getattr(r.model, name) == value)
+    if bad:
+        raise ApiError(422, "validation_failed", _("查询条件有误"), {"fields": bad})
+    return stmt
+
+
 @dataclass(frozen=True)
 class FormField:
     name: str
@@ -336,6 +355,7 @@ def _declare(res: Resource) -> None:
         error = None
         try:
             stmt = reg.list_query(r, parse_filters(request.args, r))
+            stmt = _provenance_filters(r, stmt, request.args)
             rows, next_cursor = paginate(session, stmt, r.model.created_at, r.model.id)
         except ApiError as exc:
             error = exc.message + ": " + ", ".join(exc.details.get("fields", {}))
@@ -350,6 +370,8 @@ def _declare(res: Resource) -> None:
             stage_choices=CHOICES[stage_field]() if hasattr(r.model, stage_field) else [],
             has_plate=hasattr(r.model, "plate"),
             has_code=r is reg.CARRIERS or hasattr(r.model, "env_reg_code"),
+            verification_choices=_pair_choices(reg.VERIFICATION_LABELS)() if r.has_source else [],
+            source_choices=[(k, str(v)) for k, v in SOURCE_LABELS.items()] if r.has_source else [],
             next_cursor=next_cursor,
             error=error,
             **_ctx(res),

@@ -43,6 +43,7 @@ class World:
     a_contact_id: uuid.UUID | None = None
     a_config_id: uuid.UUID | None = None
     a_gate_id: uuid.UUID | None = None
+    a_booking_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -60,6 +61,7 @@ class World:
                 *([self.a_contact_id] if self.a_contact_id else []),
                 *([self.a_config_id] if self.a_config_id else []),
                 *([self.a_gate_id] if self.a_gate_id else []),
+                *([self.a_booking_id] if self.a_booking_id else []),
             )
         ] + [self.a.slug]
 
@@ -86,6 +88,7 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "contact_id": lambda w: w.a_contact_id,
     "config_id": lambda w: w.a_config_id,
     "gate_id": lambda w: w.a_gate_id,
+    "booking_id": lambda w: w.a_booking_id,
     # An alert episode is named by its start; the site in the same URL decides (404 for B).
     "episode_start": lambda w: "2025-01-10T00:00:00Z",
 }
@@ -143,6 +146,8 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "api.release_passage": {"reason": "isolation matrix probe"},
     "api.create_device_command": {"action": "resync", "reason": "isolation matrix probe"},
+    "api.decline_site_booking": {"note": "isolation matrix probe"},
+    "portal.booking_decline": {"note": "isolation matrix probe"},
     "api.create_measure_check": {
         "level": "orange",
         "measure_index": 0,
@@ -216,7 +221,44 @@ def _build_world(app: Flask) -> World:
     world.a_contact_id = _a_contact(app, a)
     world.a_config_id = _a_regulator_config(app, a)
     world.a_gate_id = _a_gate(app, a)
+    world.a_booking_id = _a_booking(app, a)
     return world
+
+
+def _a_booking(app: Flask, a: TenantFixture) -> uuid.UUID:
+    """A pending visitor booking at tenant A's site, made by a mini-program user."""
+    from datetime import timedelta
+
+    from saas import bookings
+    from saas.db import utcnow
+    from saas.models.miniprogram import MpUser
+    from saas.models.tenancy import Site
+    from saas.tenancy import tenant_context
+
+    start = utcnow() + timedelta(hours=2)
+    body = bookings.BookingCreate.model_validate(
+        {
+            "visitor_name": "矩阵访客",
+            "phone": "13800138000",
+            "plate": "冀B·M0001",
+            "purpose": "isolation matrix probe",
+            "host": "张三",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+        }
+    )
+    with get_database(app).sessionmaker() as session:
+        user = MpUser(openid="o-matrix-" + uuid.uuid4().hex[:16])
+        session.add(user)
+        session.commit()
+        with tenant_context(a.tenant_id):
+            site = session.get(Site, a.site_id)
+            assert site is not None
+            row = bookings.create_booking(
+                session, site, user.id, body, max_hours=24, max_days_ahead=30
+            )
+            session.commit()
+            return row.id
 
 
 def _a_gate(app: Flask, a: TenantFixture) -> uuid.UUID:

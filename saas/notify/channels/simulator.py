@@ -43,6 +43,7 @@ class Simulator:
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "channel": self.kind,
             "recipient": message.recipient,
+            "template": message.template,  # alert_started … | booking_result
             "subject": message.subject,
             "text": message.text,
             "key": message.idempotency_key,

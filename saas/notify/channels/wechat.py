@@ -7,6 +7,11 @@ body, never in a URL.
 A subscribe message reaches only a user who accepted the template in the mini-program (each
 acceptance allows one message): ``43101`` ("user refuse to accept the msg") is therefore a
 permanent failure of that message, not of the channel.
+
+Two kinds of notice use it: heavy-pollution alerts to site contacts (templates ``alert`` and
+``alert_end``, keywords ``WECHAT_ALERT_FIELDS``) and visitor booking decisions to the visitor
+(template ``booking_result`` → ``WECHAT_TEMPLATE_BOOKING``, keywords ``WECHAT_BOOKING_FIELDS``).
+The booking template is optional: without it a booking notice fails permanently, saying so.
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ from saas.settings import NotifySettings
 
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45011})  # system busy, API quota / frequency
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid or expired access token
+
+BOOKING_TEMPLATE = "booking_result"  # the outbox rows' template of booking decisions
+_TEMPLATE_SETTINGS = {
+    "alert": "WECHAT_TEMPLATE_ALERT",
+    "alert_end": "WECHAT_TEMPLATE_ALERT_END",
+    BOOKING_TEMPLATE: "WECHAT_TEMPLATE_BOOKING",
+}
 
 # Value limits of the template keyword types (WeChat docs, 订阅消息参数值内容限制).
 _LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "number": 32, "letter": 32, "name": 10}
@@ -84,6 +96,8 @@ class WeChatSubscribe:
         templates: Mapping[str, str],
         fields: str,
         page: str,
+        booking_fields: str,
+        booking_page: str,
         miniprogram_state: str,
         client: redis.Redis,
         timeout: float,
@@ -93,6 +107,8 @@ class WeChatSubscribe:
         self.templates = dict(templates)
         self.fields = fields
         self.page = page
+        self.booking_fields = booking_fields
+        self.booking_page = booking_page
         self.state = miniprogram_state
         self.client = ApiClient(
             app_id, app_secret, base, RedisStorage(client, prefix="cleangate:wechat"), timeout
@@ -107,25 +123,45 @@ class WeChatSubscribe:
             templates={
                 "alert": settings.wechat_template_alert,
                 "alert_end": settings.wechat_template_alert_end,
+                BOOKING_TEMPLATE: settings.wechat_template_booking,
             },
             fields=settings.wechat_alert_fields,
             page=settings.wechat_page,
+            booking_fields=settings.wechat_booking_fields,
+            booking_page=settings.wechat_booking_page,
             miniprogram_state=settings.wechat_miniprogram_state,
             client=client,
             timeout=settings.send_timeout_seconds,
         )
 
     def body(self, message: Outgoing) -> dict[str, Any]:
-        template = "alert_end" if message.template == "alert_ended" else "alert"
+        """The ``subscribe/send`` body; :class:`PermanentError` when the message's template is
+        not configured (no retry can fix that)."""
+        if message.template == BOOKING_TEMPLATE:
+            template, fields = BOOKING_TEMPLATE, self.booking_fields
+            page = self.booking_page
+            booking_id = str(message.payload.get("booking_id") or "")
+            if page and booking_id:
+                page += ("&" if "?" in page else "?") + "id=" + booking_id
+        else:
+            template = "alert_end" if message.template == "alert_ended" else "alert"
+            fields, page = self.fields, self.page
+        template_id = self.templates.get(template, "")
+        if not template_id:
+            setting = _TEMPLATE_SETTINGS.get(template, template)
+            raise PermanentError(
+                f"wechat template {template!r} not configured ({setting} is empty): "
+                "this message cannot be sent"
+            )
         body: dict[str, Any] = {
             "touser": message.recipient,
-            "template_id": self.templates[template],
-            "data": template_data(self.fields, message.values),
+            "template_id": template_id,
+            "data": template_data(fields, message.values),
             "miniprogram_state": self.state,
             "lang": "zh_CN",
         }
-        if self.page:
-            body["page"] = self.page
+        if page:
+            body["page"] = page
         return body
 
     def send(self, message: Outgoing) -> str:
