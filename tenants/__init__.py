@@ -1,4 +1,5 @@
-"""Tenant lifecycle: provisioning, plan limits, export and deletion of a tenant's data.
+"""Tenant lifecycle: provisioning, plan limits, export and deletion of a tenant's data; the
+provider console's tenant pages and onboarding wizard (``tenants.console``).
 
 The isolation mechanism itself (context, ORM scoping, RLS) is ``saas.tenancy`` because every
 part of the platform depends on it; see docs/architecture.md. ``saas`` reaches this package
@@ -11,6 +12,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from tenants import api, cli  # noqa: F401  (importing api adds its routes to /api/v1)
+    from tenants import api, cli, console  # noqa: F401  (importing api adds its routes to /api/v1)
 
     app.cli.add_command(cli.tenant_group)
+    app.register_blueprint(console.bp)  # /console/tenants

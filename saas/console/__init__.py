@@ -57,6 +57,6 @@ def home() -> str:
 
 def init_app(app: Flask) -> None:
     # Importing a page module declares its routes on ``bp``.
-    from saas.console import alerts, regulator  # noqa: F401
+    from saas.console import alerts, fleet, health, rating, regulator  # noqa: F401
 
     app.register_blueprint(bp)

@@ -1,6 +1,16 @@
 """All mapped models, imported here so ``Base.metadata`` is complete for Alembic and tests."""
 
 from saas.models.alerts import Alert, SiteAlert
+from saas.models.billing import (
+    BillingAddon,
+    BillingPlan,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Payment,
+    Subscription,
+    UsageRecord,
+)
 from saas.models.identity import ApiToken, AuditEvent, LoginSession, Role, SupportGrant, User
 from saas.models.ledger import (
     Carrier,
@@ -31,11 +41,16 @@ __all__ = [
     "Alert",
     "ApiToken",
     "AuditEvent",
+    "BillingAddon",
+    "BillingPlan",
     "CargoRegistration",
     "Carrier",
     "Checkpoint",
     "EdgeDevice",
     "InPlantVehicle",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
     "LedgerEvent",
     "LedgerHead",
     "LoginSession",
@@ -46,6 +61,7 @@ __all__ = [
     "NonRoadMachinery",
     "OutboxMessage",
     "Passage",
+    "Payment",
     "RegistryChange",
     "RegulatorConfig",
     "RegulatorUpload",
@@ -55,10 +71,12 @@ __all__ = [
     "SiteContact",
     "SiteGate",
     "SitePlan",
+    "Subscription",
     "SupportGrant",
     "Tenant",
     "TenantStatus",
     "TransportVehicle",
+    "UsageRecord",
     "User",
     "VehicleListEntry",
     "VisitorBooking",

@@ -1,0 +1,7 @@
+"""Filled in by issue 9 (docs/billing.md)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("billing_console", __name__)
