@@ -11,9 +11,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from billing import cli, console, payments_web, portal
+    from billing import cli, console, dunning, payments_web, portal
 
     app.register_blueprint(console.bp)  # /console/billing: plans, subscriptions, invoices
     app.register_blueprint(payments_web.bp)  # /console/billing/payments, WeChat Pay notify
     app.register_blueprint(portal.bp)  # /portal/billing: the tenant's invoices, pay by WeChat
     app.cli.add_command(cli.billing_group)
+    dunning.install(app)  # overdue past grace → convenience features refused (saas.entitlements)

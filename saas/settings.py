@@ -73,6 +73,7 @@ class Settings:
         default_factory=lambda: RegulatorRelaySettings()
     )
     miniprogram: MiniProgramSettings = field(default_factory=lambda: MiniProgramSettings())
+    billing: BillingSettings = field(default_factory=lambda: BillingSettings())
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -167,6 +168,7 @@ class Settings:
         values["alert_feed"] = AlertFeedSettings.from_env(env)  # docs/alerts.md §Console
         values["regulator_relay"] = RegulatorRelaySettings.from_env(env)  # docs/regulator.md
         values["miniprogram"] = MiniProgramSettings.from_env(env)  # docs/miniprogram-api.md
+        values["billing"] = BillingSettings.from_env(env, str(values["base_url"]), production)
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         if not settings.secret_key:
@@ -277,6 +279,8 @@ class NotifySettings:
     wechat_template_booking: str = ""
     wechat_booking_fields: str = "thing1=site,phrase2=result,time3=start,thing4=note"
     wechat_booking_page: str = ""  # the mini-program page a tap opens (``?id=<booking>`` added)
+    wechat_template_invoice: str = ""  # provider billing's payment reminders (billing.dunning)
+    wechat_invoice_fields: str = "character_string1=invoice,amount2=amount,time3=due,phrase4=status"
     wechat_miniprogram_state: str = "formal"
     email_provider: str = "simulator"
     smtp_host: str = ""
@@ -331,6 +335,8 @@ class NotifySettings:
             wechat_template_booking=text("WECHAT_TEMPLATE_BOOKING"),
             wechat_booking_fields=text("WECHAT_BOOKING_FIELDS", cls.wechat_booking_fields),
             wechat_booking_page=text("WECHAT_BOOKING_PAGE"),
+            wechat_template_invoice=text("WECHAT_TEMPLATE_INVOICE"),
+            wechat_invoice_fields=text("WECHAT_INVOICE_FIELDS", cls.wechat_invoice_fields),
             wechat_miniprogram_state=choice(
                 "WECHAT_MINIPROGRAM_STATE", ("formal", "trial", "developer")
             ),
@@ -387,6 +393,7 @@ class NotifySettings:
         for name, fields in (
             ("WECHAT_ALERT_FIELDS", self.wechat_alert_fields),
             ("WECHAT_BOOKING_FIELDS", self.wechat_booking_fields),
+            ("WECHAT_INVOICE_FIELDS", self.wechat_invoice_fields),
         ):
             for pair in fields.split(","):
                 key, _, value = pair.partition("=")
@@ -506,3 +513,126 @@ def _at_most(value: int, limit: int, name: str) -> int:
     if value > limit:
         raise SettingsError(f"{name} must be at most {limit}, got {value}")
     return value
+
+
+# --- billing: payments and dunning (docs/billing.md) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    """Dunning and WeChat Pay API v3 (Native QR). WeChat Pay is off until ``WECHATPAY_MCHID``
+    is set; then every variable it needs is required. Keys come from the variable itself or
+    from the file its ``_FILE`` variant names (a mounted secret); all key material is kept out
+    of ``repr`` (so out of logs and tracebacks)."""
+
+    grace_days: int = 15  # a subscription's own grace_days wins; this is the default
+    reminder_interval_days: int = 3  # at most one reminder per invoice per this many days
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""
+    wechatpay_api_v3_key: str = field(default="", repr=False)  # 32 bytes
+    wechatpay_serial_no: str = ""  # the merchant API certificate's serial number
+    wechatpay_private_key: str = field(default="", repr=False)  # PEM, apiclient_key.pem
+    # How WeChat Pay's answers and notifications are verified: platform certificate(s) (PEM,
+    # the serial is read from each) and/or the 微信支付公钥 with its ID (PUB_KEY_ID_…).
+    wechatpay_platform_certs: str = field(default="", repr=False)
+    wechatpay_public_key: str = field(default="", repr=False)
+    wechatpay_public_key_id: str = ""
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com/"
+    wechatpay_notify_url: str = ""
+    wechatpay_order_minutes: int = 120  # a Native QR code is payable this long
+    wechatpay_timeout_seconds: int = 10
+    wechatpay_skew_seconds: int = 300  # notifications older or newer than this are refused
+    # 销售方 (the provider) as printed on invoices (billing/pdf.py)
+    seller_name: str = ""
+    seller_tax_no: str = ""
+    seller_address_phone: str = ""
+    seller_bank_account: str = ""
+
+    @property
+    def wechatpay_enabled(self) -> bool:
+        return bool(self.wechatpay_mchid)
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str], base_url: str, production: bool = False
+    ) -> BillingSettings:
+        def text(name: str, default: str = "") -> str:
+            return env.get(name, "").strip() or default
+
+        def number(name: str, default: int, minimum: int = 0) -> int:
+            return parse_int(text(name, str(default)), name, minimum)
+
+        def secret(name: str) -> str:
+            value = env.get(name, "").strip()
+            path = env.get(name + "_FILE", "").strip()
+            if value and path:
+                raise SettingsError(f"set {name} or {name}_FILE, not both")
+            if path:
+                try:
+                    return Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise SettingsError(f"{name}_FILE cannot be read: {exc.strerror}") from None
+            return value
+
+        api_base = text("WECHATPAY_API_BASE", cls.wechatpay_api_base)
+        settings = cls(
+            grace_days=number("BILLING_GRACE_DAYS", 15),
+            reminder_interval_days=number("BILLING_REMINDER_INTERVAL_DAYS", 3, 1),
+            wechatpay_mchid=text("WECHATPAY_MCHID"),
+            wechatpay_appid=text("WECHATPAY_APPID"),
+            wechatpay_api_v3_key=secret("WECHATPAY_API_V3_KEY"),
+            wechatpay_serial_no=text("WECHATPAY_SERIAL_NO").upper(),
+            wechatpay_private_key=secret("WECHATPAY_PRIVATE_KEY"),
+            wechatpay_platform_certs=secret("WECHATPAY_PLATFORM_CERT"),
+            wechatpay_public_key=secret("WECHATPAY_PUBLIC_KEY"),
+            wechatpay_public_key_id=text("WECHATPAY_PUBLIC_KEY_ID"),
+            wechatpay_api_base=api_base if api_base.endswith("/") else api_base + "/",
+            wechatpay_notify_url=text(
+                "WECHATPAY_NOTIFY_URL", base_url.rstrip("/") + "/billing/wechatpay/notify"
+            ),
+            wechatpay_order_minutes=number("WECHATPAY_ORDER_MINUTES", 120, 5),
+            wechatpay_timeout_seconds=number("WECHATPAY_TIMEOUT_SECONDS", 10, 1),
+            wechatpay_skew_seconds=number("WECHATPAY_SKEW_SECONDS", 300, 30),
+            seller_name=text("BILLING_SELLER_NAME"),
+            seller_tax_no=text("BILLING_SELLER_TAX_NO"),
+            seller_address_phone=text("BILLING_SELLER_ADDRESS_PHONE"),
+            seller_bank_account=text("BILLING_SELLER_BANK_ACCOUNT"),
+        )
+        settings.check(production)
+        return settings
+
+    def check(self, production: bool = False) -> None:
+        """With WeChat Pay on, name every variable still missing or malformed (fail fast)."""
+        if not self.wechatpay_enabled:
+            return
+        needs = {
+            "WECHATPAY_APPID": self.wechatpay_appid,
+            "WECHATPAY_API_V3_KEY": self.wechatpay_api_v3_key,
+            "WECHATPAY_SERIAL_NO": self.wechatpay_serial_no,
+            "WECHATPAY_PRIVATE_KEY": self.wechatpay_private_key,
+        }
+        missing = [name for name, value in needs.items() if not value]
+        if not self.wechatpay_platform_certs and not self.wechatpay_public_key:
+            missing.append("WECHATPAY_PLATFORM_CERT or WECHATPAY_PUBLIC_KEY")
+        if self.wechatpay_public_key and not self.wechatpay_public_key_id:
+            missing.append("WECHATPAY_PUBLIC_KEY_ID")
+        if missing:
+            raise SettingsError("WeChat Pay (WECHATPAY_MCHID is set) needs " + ", ".join(missing))
+        if len(self.wechatpay_api_v3_key.encode()) != 32:
+            raise SettingsError("WECHATPAY_API_V3_KEY must be exactly 32 bytes (the APIv3 key)")
+        if "PRIVATE KEY" not in self.wechatpay_private_key:
+            raise SettingsError("WECHATPAY_PRIVATE_KEY must be a PEM private key")
+        if self.wechatpay_platform_certs and "CERTIFICATE" not in self.wechatpay_platform_certs:
+            raise SettingsError("WECHATPAY_PLATFORM_CERT must hold PEM certificates")
+        if self.wechatpay_public_key and "PUBLIC KEY" not in self.wechatpay_public_key:
+            raise SettingsError("WECHATPAY_PUBLIC_KEY must be a PEM public key")
+        for name, url in (
+            ("WECHATPAY_API_BASE", self.wechatpay_api_base),
+            ("WECHATPAY_NOTIFY_URL", self.wechatpay_notify_url),
+        ):
+            if not url.startswith(("https://", "http://")):
+                raise SettingsError(f"{name} must be an http(s) URL")
+            if production and not url.startswith("https://"):
+                raise SettingsError(f"{name} must be https in production")
+        if "?" in self.wechatpay_notify_url:
+            raise SettingsError("WECHATPAY_NOTIFY_URL cannot carry a query string (WeChat Pay)")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from saas import entitlements
 from saas.auth import audit, service
 from saas.auth.passwords import generate_password, hash_password
 from saas.auth.principal import Principal
@@ -50,6 +51,8 @@ def username_taken(session: Session, username: str) -> bool:
 
 def create_user(session: Session, actor: Principal, data: UserCreate) -> tuple[User, str]:
     """A new user in the actor's tenant with a one-time password (to be changed at login)."""
+    if actor.tenant_id is not None:  # inviting users is a convenience billing may hold back
+        entitlements.check(session, entitlements.USER_INVITE, actor.tenant_id)
     username = data.username.lower()
     if username_taken(session, username):
         raise ApiError(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refresh the UI translation catalogues: extract every _()/gettext/lazy_gettext string from
-# saas/ (Python and Jinja templates, see babel.cfg), merge new strings into each language's
+# saas/, billing/, tenants/, miniprogram_api/ (Python) and saas/templates (Jinja), see babel.cfg, merge new strings into each language's
 # messages.po, and compile messages.mo. Translate the empty msgstr entries it reports, then
 # run it again and commit the .pot, .po and .mo together (tests/test_i18n.py checks all three).
 #
@@ -13,7 +13,7 @@ DIR=saas/translations
 
 "$PYBABEL" -q extract -F babel.cfg -k _ -k gettext -k lazy_gettext \
     --project CleanGate --version 0.1 --copyright-holder CleanGate \
-    -o "$DIR/messages.pot" saas
+    -o "$DIR/messages.pot" saas billing tenants miniprogram_api
 "$PYBABEL" -q update -i "$DIR/messages.pot" -d "$DIR" --no-fuzzy-matching --ignore-obsolete
 "$PYBABEL" compile -d "$DIR" --statistics
 

@@ -66,8 +66,11 @@ def create_tenant(
     *,
     actor_user_id: uuid.UUID | None = None,
     actor_label: str | None = None,
+    commit: bool = True,
 ) -> Provisioned:
-    """Validated input in, one committed transaction out; nothing is written on any error."""
+    """Validated input in, one committed transaction out; nothing is written on any error.
+    ``commit=False`` flushes only: the caller's larger transaction (the console's onboarding
+    wizard) commits or rolls back everything together."""
     username = (data.admin_username or f"admin@{data.slug}").lower()
     password = generate_password()
     with system_context("provision tenant"):
@@ -106,7 +109,7 @@ def create_tenant(
             details={"user": username, "role": Role.TENANT_ADMIN.value},
         )
         try:
-            session.commit()
+            session.commit() if commit else session.flush()
         except IntegrityError as exc:
             session.rollback()
             if re.search(r"slug", str(exc.orig), re.I):

@@ -41,13 +41,15 @@ def _msgid(msgid: str | tuple[str, ...]) -> str:
 
 
 def _extracted_ids() -> set[str]:
-    """What pybabel extract would find in saas/ today, with the repository's babel.cfg."""
+    """What pybabel extract would find today in the packages that render pages (as
+    scripts/i18n.sh runs it), with the repository's babel.cfg."""
     with (ROOT / "babel.cfg").open() as handle:
         method_map, options_map = parse_mapping_cfg(handle)
     return {
         _msgid(message)
+        for package in ("saas", "billing", "tenants", "miniprogram_api")
         for _filename, _lineno, message, _comments, _context in extract_from_dir(
-            ROOT / "saas", method_map, options_map, keywords=KEYWORDS
+            ROOT / package, method_map, options_map, keywords=KEYWORDS
         )
     }
 

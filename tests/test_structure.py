@@ -28,6 +28,22 @@ the tenant is known, last-seen of many bridges",
     "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
+    "saas/console/health.py": "provider compliance-health screen across tenants (read-only)",
+    "saas/console/fleet.py": "provider fleet of edge bridges across tenants (read-only)",
+    "saas/console/rating.py": "rating services: sites across tenants and the tenant of the site in \
+the URL; per-site reads and writes run in that site's tenant context",
+    "tenants/console.py": "provider tenant list and detail across tenants, status changes, \
+support grants",
+    "tenants/onboarding.py": "creating a tenant with its subscription, regulator platform, bridge",
+    "billing/payments_web.py": "provider billing: invoices and payments across tenants; the tenant \
+of an invoice id (writes then run in that tenant's context)",
+    "billing/plans.py": "monthly billing runs: the tenants to meter and invoice (each then in its \
+own tenant context); the catalogue seed's audit row (no tenant)",
+    "billing/console.py": "provider billing screens: invoices and subscriptions across tenants, \
+the tenant of an invoice id",
+    "billing/wechatpay.py": "WeChat Pay notification: no tenant until its out_trade_no names one",
+    "billing/dunning.py": "daily dunning sweep: tenants with past-due invoices (each handled in \
+its own tenant context)",
     "saas/console/regulator.py": "provider report-rate screen across tenants (read-only)",
     "saas/console/alerts.py": "provider alert screens: covered sites, their tenants and \
 bridges, the alert's audit trail",

@@ -29,6 +29,7 @@ class Permission(enum.StrEnum):
     SUPPORT_ACCESS = "support.access"
     BILLING_MANAGE = "billing.manage"
     ALERT_MANAGE = "alert.manage"  # issue, end and import heavy-pollution alerts
+    RATING_MANAGE = "rating.manage"  # upload rating documents and move their status
     PLAN_WRITE = "plan.write"  # draft 一厂一策 plan versions
     PLAN_APPROVE = "plan.approve"  # put a plan version in force (tenant admins only)
 
@@ -49,12 +50,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SUPPORT_ACCESS,
             Permission.BILLING_MANAGE,
             Permission.ALERT_MANAGE,
+            Permission.RATING_MANAGE,
         }
     ),
     Role.PROVIDER_OPS: frozenset(
         _CONSOLE | {Permission.TENANT_CREATE, Permission.SUPPORT_ACCESS, Permission.ALERT_MANAGE}
     ),
-    Role.PROVIDER_EXPERT: frozenset(_CONSOLE | {Permission.SUPPORT_ACCESS}),
+    Role.PROVIDER_EXPERT: frozenset(
+        _CONSOLE | {Permission.SUPPORT_ACCESS, Permission.RATING_MANAGE}
+    ),
     Role.PROVIDER_BILLING: frozenset(_CONSOLE | {Permission.BILLING_MANAGE}),
     Role.TENANT_ADMIN: frozenset(
         _TENANT_READ
@@ -101,6 +105,7 @@ _WRITE_PERMISSIONS = frozenset(
         Permission.BILLING_MANAGE,
         Permission.PASSAGE_RELEASE,
         Permission.ALERT_MANAGE,
+        Permission.RATING_MANAGE,
         Permission.PLAN_WRITE,
         Permission.PLAN_APPROVE,
     }

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from saas import entitlements
 from saas.compliance import (
     AlertLevel,
     Direction,
@@ -63,6 +64,7 @@ from saas.models.ledger import (
     TransportVehicle,
 )
 from saas.models.tenancy import Site
+from saas.tenancy import current_tenant_id
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,9 @@ def create_export(
 ) -> Export:
     """The ``exports`` row (status queued); the caller enqueues the job after the commit."""
     params = resolve_params(body.kind, body.filter)
+    if body.kind == "passages":  # a window over 30 days is a convenience billing may hold back
+        since, until = (datetime.fromisoformat(params[k]) for k in ("since", "until"))
+        entitlements.check_export_window(session, current_tenant_id(), since, until)
     site_id = params.get("site_id")
     if site_id is not None and not session.scalar(
         select(Site.id).where(Site.id == uuid.UUID(site_id))

@@ -34,6 +34,7 @@ from saas.models.miniprogram import (
 )
 from saas.models.outbox import OutboxMessage, SiteContact
 from saas.models.plans import MeasureCheck, SitePlan
+from saas.models.rating import RatingDocument
 from saas.models.regulator import RegulatorConfig, RegulatorUpload, SiteGate
 from saas.models.tenancy import Site, Tenant, TenantStatus
 
@@ -62,6 +63,7 @@ __all__ = [
     "OutboxMessage",
     "Passage",
     "Payment",
+    "RatingDocument",
     "RegistryChange",
     "RegulatorConfig",
     "RegulatorUpload",

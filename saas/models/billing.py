@@ -149,6 +149,9 @@ class InvoiceLine(TenantScoped, Base):
     invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(20))  # site, lane, addon, usage, proration, discount
+    # What the line bills, for later invoices to read back (an annual term's prepaid
+    # quantities): site | lane | addon:<code> | usage:sms | usage:storage | annual_discount
+    code: Mapped[str | None] = mapped_column(String(60))
     description: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[Decimal] = mapped_column(Numeric(16, 3))
     unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 4))

@@ -403,10 +403,12 @@ def create_config(
     actor_id: uuid.UUID | None,
     http: requests.Session | None = None,
     timeout: float = TEST_TIMEOUT,
+    commit: bool = True,
 ) -> RegulatorConfig:
     """Check (form, key, connection unless ``skip_test``), then save, seal the secrets, register
-    the site's gates with the platform (``outbox.enqueue_gates``) and commit. Any failure is a
-    422 naming the field, with nothing written."""
+    the site's gates with the platform (``outbox.enqueue_gates``) and commit (``commit=False``:
+    flush, for a caller's larger transaction). Any failure is a 422 naming the field, with
+    nothing written."""
     if _name_taken(session, site.id, body.name, None):
         raise validation_error({"name": "本站点已有同名的平台配置"})
     state = body.model_dump(exclude=set(SECRET_FIELDS) | {"skip_test"})
@@ -449,7 +451,7 @@ def create_config(
             "gates_enqueued": gates,
         },
     )
-    session.commit()
+    session.commit() if commit else session.flush()
     return config
 
 

@@ -44,6 +44,8 @@ class World:
     a_config_id: uuid.UUID | None = None
     a_gate_id: uuid.UUID | None = None
     a_booking_id: uuid.UUID | None = None
+    a_document_id: uuid.UUID | None = None
+    a_invoice_id: uuid.UUID | None = None
 
     def a_identifiers(self) -> list[str]:
         return [
@@ -62,6 +64,8 @@ class World:
                 *([self.a_config_id] if self.a_config_id else []),
                 *([self.a_gate_id] if self.a_gate_id else []),
                 *([self.a_booking_id] if self.a_booking_id else []),
+                *([self.a_document_id] if self.a_document_id else []),
+                *([self.a_invoice_id] if self.a_invoice_id else []),
             )
         ] + [self.a.slug]
 
@@ -89,6 +93,11 @@ PARAM_OBJECTS: dict[str, Callable[[World], object]] = {
     "config_id": lambda w: w.a_config_id,
     "gate_id": lambda w: w.a_gate_id,
     "booking_id": lambda w: w.a_booking_id,
+    "document_id": lambda w: w.a_document_id,
+    "invoice_id": lambda w: w.a_invoice_id,
+    "tenant_id": lambda w: w.a.tenant_id,
+    # The onboarding wizard's step name, not an object: a valid one, so only permission decides.
+    "step": lambda w: "enterprise",
     # An alert episode is named by its start; the site in the same URL decides (404 for B).
     "episode_start": lambda w: "2025-01-10T00:00:00Z",
 }
@@ -222,7 +231,47 @@ def _build_world(app: Flask) -> World:
     world.a_config_id = _a_regulator_config(app, a)
     world.a_gate_id = _a_gate(app, a)
     world.a_booking_id = _a_booking(app, a)
+    world.a_document_id, world.a_invoice_id = _a_rating_document_and_invoice(app, a)
     return world
+
+
+def _a_rating_document_and_invoice(app: Flask, a: TenantFixture) -> tuple[uuid.UUID, uuid.UUID]:
+    """A rating-service document and an open invoice of tenant A (rows as the services write
+    them; the matrix needs only their ids)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from saas.models.billing import Invoice
+    from saas.models.rating import RatingDocument
+    from saas.tenancy import tenant_context
+
+    with tenant_context(a.tenant_id), get_database(app).sessionmaker() as session:
+        document = RatingDocument(
+            tenant_id=a.tenant_id,
+            site_id=a.site_id,
+            kind="rectification_plan",
+            version=1,
+            title="矩阵整改方案",
+            storage_key=f"t/{a.tenant_id}/s/{a.site_id}/rating/{'0' * 64}.pdf",
+            filename="plan.pdf",
+            content_type="application/pdf",
+            size=4,
+            sha256="0" * 64,
+        )
+        invoice = Invoice(
+            tenant_id=a.tenant_id,
+            number="M" + uuid.uuid4().hex[:12],
+            period_start=date(2026, 1, 1),
+            period_end=date(2026, 1, 31),
+            issued_on=date(2026, 2, 1),
+            due_on=date(2026, 2, 16),
+            subtotal=Decimal("100.00"),
+            vat_amount=Decimal("6.00"),
+            total=Decimal("106.00"),
+        )
+        session.add_all([document, invoice])
+        session.commit()
+        return document.id, invoice.id
 
 
 def _a_booking(app: Flask, a: TenantFixture) -> uuid.UUID:

@@ -157,6 +157,7 @@ def upgrade() -> None:
         sa.Column("invoice_id", sa.Uuid(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("code", sa.String(length=60), nullable=True),
         sa.Column("description", sa.String(length=200), nullable=False),
         sa.Column("quantity", sa.Numeric(precision=16, scale=3), nullable=False),
         sa.Column("unit_price", sa.Numeric(precision=12, scale=4), nullable=False),

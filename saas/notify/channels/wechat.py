@@ -11,7 +11,9 @@ permanent failure of that message, not of the channel.
 Two kinds of notice use it: heavy-pollution alerts to site contacts (templates ``alert`` and
 ``alert_end``, keywords ``WECHAT_ALERT_FIELDS``) and visitor booking decisions to the visitor
 (template ``booking_result`` → ``WECHAT_TEMPLATE_BOOKING``, keywords ``WECHAT_BOOKING_FIELDS``).
-The booking template is optional: without it a booking notice fails permanently, saying so.
+Invoice reminders of provider billing go to the tenant's billing contact (template
+``invoice_reminder`` → ``WECHAT_TEMPLATE_INVOICE``, keywords ``WECHAT_INVOICE_FIELDS``). The
+booking and invoice templates are optional: without one, its notice fails permanently, saying so.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ RETRYABLE_ERRCODES = frozenset({-1, 45009, 45011})  # system busy, API quota / f
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid or expired access token
 
 BOOKING_TEMPLATE = "booking_result"  # the outbox rows' template of booking decisions
+INVOICE_TEMPLATE = "invoice_reminder"  # billing.dunning's payment reminders
 _TEMPLATE_SETTINGS = {
     "alert": "WECHAT_TEMPLATE_ALERT",
     "alert_end": "WECHAT_TEMPLATE_ALERT_END",
     BOOKING_TEMPLATE: "WECHAT_TEMPLATE_BOOKING",
+    INVOICE_TEMPLATE: "WECHAT_TEMPLATE_INVOICE",
 }
 
 # Value limits of the template keyword types (WeChat docs, 订阅消息参数值内容限制).
@@ -98,6 +102,7 @@ class WeChatSubscribe:
         page: str,
         booking_fields: str,
         booking_page: str,
+        invoice_fields: str,
         miniprogram_state: str,
         client: redis.Redis,
         timeout: float,
@@ -109,6 +114,7 @@ class WeChatSubscribe:
         self.page = page
         self.booking_fields = booking_fields
         self.booking_page = booking_page
+        self.invoice_fields = invoice_fields
         self.state = miniprogram_state
         self.client = ApiClient(
             app_id, app_secret, base, RedisStorage(client, prefix="cleangate:wechat"), timeout
@@ -124,11 +130,13 @@ class WeChatSubscribe:
                 "alert": settings.wechat_template_alert,
                 "alert_end": settings.wechat_template_alert_end,
                 BOOKING_TEMPLATE: settings.wechat_template_booking,
+                INVOICE_TEMPLATE: settings.wechat_template_invoice,
             },
             fields=settings.wechat_alert_fields,
             page=settings.wechat_page,
             booking_fields=settings.wechat_booking_fields,
             booking_page=settings.wechat_booking_page,
+            invoice_fields=settings.wechat_invoice_fields,
             miniprogram_state=settings.wechat_miniprogram_state,
             client=client,
             timeout=settings.send_timeout_seconds,
@@ -143,6 +151,8 @@ class WeChatSubscribe:
             booking_id = str(message.payload.get("booking_id") or "")
             if page and booking_id:
                 page += ("&" if "?" in page else "?") + "id=" + booking_id
+        elif message.template == INVOICE_TEMPLATE:
+            template, fields, page = INVOICE_TEMPLATE, self.invoice_fields, ""
         else:
             template = "alert_end" if message.template == "alert_ended" else "alert"
             fields, page = self.fields, self.page
