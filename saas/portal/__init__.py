@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Flask, render_template
 from sqlalchemy import select
 
 from saas.auth.permissions import Permission, require
 from saas.auth.principal import current_principal
-from saas.db import get_session
+from saas.db import get_session, utcnow
+from saas.models.identity import SupportGrant
 from saas.models.tenancy import Site, Tenant
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -22,7 +25,16 @@ def home() -> str:
     assert principal.tenant_id is not None
     tenant = session.get(Tenant, principal.tenant_id)
     sites = session.scalars(select(Site).order_by(Site.name)).all()
-    return render_template("portal/home.html", tenant=tenant, sites=sites)
+    # Provider support access is visible to the tenant: every grant of the last 90 days.
+    grants = session.scalars(
+        select(SupportGrant)
+        .where(SupportGrant.created_at >= utcnow() - timedelta(days=90))
+        .order_by(SupportGrant.created_at.desc())
+        .limit(50)
+    ).all()
+    return render_template(
+        "portal/home.html", tenant=tenant, sites=sites, grants=grants, now=utcnow()
+    )
 
 
 def init_app(app: Flask) -> None:
