@@ -11,6 +11,7 @@ from saas.board.cli import board_cli
 from saas.notify.cli import notify_group
 from saas.policy.feed_pull import alerts_cli
 from saas.regulator.cli import regulator_group, regulator_sim_command
+from saas.scheduler import scheduler_command
 
 main = FlaskGroup(
     create_app=lambda: create_app(),
@@ -47,6 +48,8 @@ main.add_command(board_cli)
 # `cleangate regulator-sim` / `cleangate regulator …`: docs/regulator-adapters.md
 main.add_command(regulator_group)
 main.add_command(regulator_sim_command)
+# `cleangate scheduler [--once|--list]`: the periodic jobs (docs/scheduler.md)
+main.add_command(scheduler_command)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ again (the import is idempotent on the feed's id). The outcome of the last run i
 (:data:`STATUS_KEY`) for the console and logged. URLs are shown without user info or query
 string, and the token never leaves the request header.
 
-There is no periodic scheduler process yet: ``cleangate alerts pull --loop`` is that process
-(or run ``cleangate alerts pull`` from cron). Two pulls never overlap (a Redis lock).
+``cleangate scheduler`` enqueues a pull every ``ALERT_FEED_INTERVAL_SECONDS`` when feeds are
+configured (``saas.scheduler``); ``cleangate alerts pull [--loop]`` runs it by hand or from cron.
+Two pulls never overlap (a Redis lock).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ daily per-gate counts (docs/regulator.md).
   (``regulator-<tenant>``; enqueueing again while it waits replaces it rather than adding one).
 * ``run_relay`` — the job, in the tenant's context (``saas.jobs.run_tenant_job``); when rows
   wait for a retry it schedules one more job at the earliest retry time (RQ's scheduler runs in
-  ``cleangate worker``; on the embedded Redis ``cleangate regulator relay --loop`` does it).
+  ``cleangate worker``; on the embedded Redis the ``cleangate scheduler``'s 30-second relay
+  sweep, or ``cleangate regulator relay --loop``, picks them up).
 * ``run_daily_counts`` — the tenant's daily per-gate counts of one Beijing day (yesterday by
   default), for the scheduler to enqueue after midnight Beijing time.
 """
