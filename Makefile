@@ -39,8 +39,13 @@ test: lint typecheck
 		--cov-report=term:skip-covered --cov-fail-under=95
 	$(BIN)/pytest --ignore=tests/compliance
 
+# Every bench/ script (each merges its figures into bench/results.local.json), then the report:
+# bench/results.json and the "All figures" table of bench/README.md. Not run by CI.
 bench: $(DEV)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	rm -f bench/results.local.json
+	@for script in bench/compliance.py bench/ledger.py bench/edge.py bench/board.py \
+		bench/regulator.py; do echo "== $$script"; $(BIN)/python $$script || status=1; done; \
+		$(BIN)/python bench/report.py; exit $${status:-0}
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -484,7 +484,10 @@ def main() -> None:
             get_database(app).dispose()
     finally:
         drop_database(db["name"])
-    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    names = {r["name"] for r in results}
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    merged = [r for r in previous if r["name"] not in names] + results
+    RESULTS.write_text(json.dumps(merged, ensure_ascii=False, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
 
