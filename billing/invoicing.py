@@ -676,6 +676,15 @@ def void_invoice(
             code="conflict",
         )
     with tenant_context(invoice.tenant_id):
+        if invoice not in session:
+            session.add(invoice)  # loaded by another session: attach it
+        session.refresh(invoice, with_for_update=True)  # no payment slips in meanwhile
+        if invoice.status not in VOIDABLE:
+            raise BillingError(
+                {"status": f"只能作废未付款的账单（当前状态：{invoice.status}）"},
+                status=409,
+                code="conflict",
+            )
         paid = session.scalar(
             select(func.coalesce(func.sum(Payment.amount), 0)).where(
                 Payment.invoice_id == invoice.id, Payment.status == "succeeded"
@@ -685,8 +694,6 @@ def void_invoice(
             raise BillingError(
                 {"status": "账单已有到账付款，不能作废"}, status=409, code="conflict"
             )
-        if invoice not in session:
-            session.add(invoice)  # loaded by another session: attach it
         # Pending WeChat Pay orders die with the invoice; a payment that still arrives is
         # recorded (never lost) and shows on the void invoice as overpaid.
         session.execute(

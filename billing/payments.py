@@ -286,6 +286,9 @@ def record_bank_transfer(
     """Record money received by bank transfer and reconcile the invoice; commits. The bank
     reference (流水号) is unique: entering the same transfer twice answers 409 and writes
     nothing."""
+    # Every payment path locks the invoice first: two payments of one invoice (a transfer and a
+    # WeChat notification) reconcile one after the other; a void cannot slip between.
+    session.refresh(invoice, with_for_update=True)
     if invoice.status == "void":
         raise ApiError(409, "conflict", "作废的账单不能登记付款", {"fields": {"invoice": "void"}})
     received_at = datetime.combine(transfer.received_on, time(0, 0), CHINA).astimezone(UTC)

@@ -238,15 +238,18 @@ def wechatpay_notify() -> tuple[BaseResponse, int]:
         return _answer(404, "FAIL", "WeChat Pay is not enabled")
     body = request.get_data(cache=False)
     store = app.extensions["cleangate.redis"]
+    verified = False
     try:
         notification = client.verify_notification(dict(request.headers), body, store)
+        verified = True
         outcome = wechatpay.apply_notification(get_database(app).sessionmaker, client, notification)
     except wechatpay.Rejected as exc:
         log.warning("WeChat Pay notify rejected (%s): %s", exc.status, exc.message)
         return _answer(exc.status, "FAIL", exc.message)
     except Exception:
         log.exception("WeChat Pay notify failed on our side")
-        client.forget_nonce(dict(request.headers), store)
+        if verified:  # only a genuine notification's nonce may be forgotten (WeChat retries it)
+            client.forget_nonce(dict(request.headers), store)
         return _answer(500, "FAIL", "internal error")
     log.info("WeChat Pay notify: %s", outcome)
     return _answer(200, "SUCCESS")

@@ -321,7 +321,7 @@ class WeChatPay:
         kind = lower.get("wechatpay-signature-type")
         if kind and kind != SCHEMA:
             raise Rejected(401, "unsupported Wechatpay-Signature-Type")
-        if not timestamp.isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", timestamp):  # ASCII digits only ("²" is a digit)
             raise Rejected(401, "bad Wechatpay-Timestamp")
         if abs((time.time() if now is None else now) - int(timestamp)) > self.skew_seconds:
             raise Rejected(401, "Wechatpay-Timestamp outside the allowed window")
@@ -448,6 +448,7 @@ def start_native_payment(
     """A pending WeChat Pay payment for what is still due on ``invoice``, with its QR code
     content. A pending order for the same amount that stays payable a while longer is shown
     again instead of opening a second one. Commits."""
+    session.refresh(invoice, with_for_update=True)  # two clicks at once open one order
     if invoice.status not in payments.OUTSTANDING:
         raise ApiError(409, "conflict", "该账单无需支付", {"fields": {"invoice": invoice.status}})
     due = payments.balance(session, invoice).due
@@ -538,7 +539,12 @@ def apply_notification(
         raise Rejected(404, "unknown out_trade_no")
     tenant_id, payment_id = found
     with tenant_context(tenant_id), factory() as session:
-        payment = session.get(Payment, payment_id, with_for_update=True)
+        # Lock the invoice first (the order every payment path takes), then the payment: two
+        # payments of one invoice reconcile one after the other, never both seeing half of it.
+        invoice_id = session.scalar(select(Payment.invoice_id).where(Payment.id == payment_id))
+        invoice = session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
+        payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+        assert invoice is not None
         assert payment is not None
         if (
             amount.get("total") != payments.to_fen(payment.amount)
@@ -555,8 +561,8 @@ def apply_notification(
         payment.status = "succeeded"
         payment.external_id = transaction_id
         payment.received_at = _parse_time(tx.get("success_time")) or utcnow()
-        invoice = session.get(Invoice, payment.invoice_id)
-        assert invoice is not None
+        session.flush()
+        status = payments.reconcile(session, invoice, actor_label="wechat_pay")
         audit.record(
             session,
             "billing.payment.record",
@@ -568,10 +574,9 @@ def apply_notification(
                 "amount": str(payment.amount),
                 "out_trade_no": out_trade_no,
                 "transaction_id": transaction_id,
-                "invoice_status": invoice.status,
+                "invoice_status": status,
             },
         )
-        payments.reconcile(session, invoice, actor_label="wechat_pay")
         try:
             session.commit()
         except IntegrityError:  # the transaction_id is already on another payment

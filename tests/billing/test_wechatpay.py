@@ -523,3 +523,22 @@ def test_keys_never_show(fake: fw.FakeWeChatPay) -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     assert pem not in text
+
+
+def test_a_malformed_timestamp_is_refused_and_cannot_clear_a_nonce(
+    pay_app: Flask, tenant_a: TenantFixture, fake: fw.FakeWeChatPay
+) -> None:
+    """ "²" passes str.isdigit() but is no number: the header is refused (401, not a 500), and an
+    unverified request never touches the replay store — a captured notification stays spent."""
+    invoice_id = make_invoice(pay_app, tenant_a)
+    _client, out_trade_no = _order(pay_app, tenant_a, invoice_id)
+    headers, body = fake.notification(out_trade_no)
+    assert _notify(pay_app, headers, body).status_code == 200
+    for bad in ("²", "1" * 5000, "-5"):
+        probe = {**headers, "Wechatpay-Timestamp": bad}
+        response = _notify(pay_app, probe, body)
+        assert response.status_code == 401, bad
+        assert "Timestamp" in response.get_json()["message"]
+    replay = _notify(pay_app, headers, body)  # the nonce is still remembered
+    assert replay.status_code == 409
+    assert "replayed" in replay.get_json()["message"]
