@@ -26,7 +26,6 @@ from edge_bridge.drivers.simulator import SimulatedCamera, SimulatedPlate
 from saas.app import create_app
 from saas.compliance import PlateColor
 from saas.db import get_database
-from tests import services
 from tests.board.helpers import (
     XSS_MEASURE,
     XSS_PLATE,
@@ -37,35 +36,17 @@ from tests.board.helpers import (
     register_truck,
     seed_site,
 )
+from tests.browser import ARGS, CHROMIUM, need_browser
 from tests.conftest import TenantFixture
 from tests.edge_hub.harness import SIM_LANES, HubThread, make_box, until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "artifacts" / "board"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]  # fmt: skip
 GREEN, RED, ORANGE = "rgb(18, 129, 58)", "rgb(198, 40, 40)", "rgb(242, 107, 0)"
 CN6 = SimulatedPlate("ordinary_yellow", "冀B66666", PlateColor.YELLOW)
 CN4 = SimulatedPlate("ordinary_yellow", "冀B44444", PlateColor.YELLOW)
 MARKUP = SimulatedPlate("junk", XSS_PLATE, PlateColor.YELLOW)
 LIVE_WITHIN = 1.0  # seconds from the camera's read to the screen (the promise)
-
-
-def _need_browser() -> Any:
-    reason = ""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)"
-    else:
-        try:
-            from playwright import sync_api
-        except ImportError:
-            reason = "the playwright package is not installed (pip install -e '.[dev]')"
-    if reason:
-        if services.REQUIRE:
-            pytest.fail(reason + " (CLEANGATE_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(reason)
-    return sync_api
 
 
 class EdgeThread:
@@ -162,7 +143,7 @@ def _shows_plate(page: Any, plate: str, timeout_ms: float = 5000) -> float:
 def test_the_board_live_in_chromium(
     app: Flask, served: Served, tenant_a: TenantFixture, tmp_path: Path
 ) -> None:
-    sync_api = _need_browser()
+    sync_api = need_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     region = seed_site(app, tenant_a, xss_measure=True)
     register_truck(app, tenant_a, "冀B66666", "cn6a")

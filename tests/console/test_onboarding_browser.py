@@ -26,31 +26,12 @@ from edge_bridge import config as edge_config
 from edge_bridge.cli import main as edge_cli
 from edge_bridge.daemon import Daemon
 from saas.models.identity import Role
-from tests import services
+from tests.browser import ARGS, CHROMIUM, need_browser
 from tests.conftest import PASSWORD, VALID_USCC, make_user
 from tests.edge_hub.harness import SIM_LANES, HubThread, until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "var" / "artifacts" / "console"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update"]  # fmt: skip
-
-
-def _need_browser() -> Any:
-    reason = ""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)"
-    else:
-        try:
-            from playwright import sync_api
-        except ImportError:
-            reason = "the playwright package is not installed (pip install -e '.[dev]')"
-    if reason:
-        if services.REQUIRE:
-            pytest.fail(reason + " (CLEANGATE_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(reason)
-    return sync_api
 
 
 @dataclass
@@ -115,7 +96,7 @@ def _fleet_row(page: Any, base: str, site: str) -> str:
 def test_onboard_a_tenant_and_see_its_bridge_come_online(
     app: Flask, served: Served, tmp_path: Path
 ) -> None:
-    sync_api = _need_browser()
+    sync_api = need_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     admin = make_user(app, Role.PROVIDER_ADMIN, None)
     tag = uuid.uuid4().hex[:8]
