@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from saas.settings import Settings
 
@@ -33,6 +34,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["CLEANGATE_SETTINGS"] = settings
     app.config["TESTING"] = settings.testing
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.proxy_hops:
+        # Trust exactly that many proxies' X-Forwarded-For/-Proto (and never a client's own).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
 
     db.init_app(app, db.Database(settings.database_url))
     app.extensions["cleangate.redis"] = redis_conn.connect(settings.redis_url)

@@ -64,6 +64,9 @@ class Settings:
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
     login_ip_limit_per_minute: int = 20
+    # Reverse proxies in front of the app (ALB, nginx): how many X-Forwarded-For / -Proto hops
+    # to trust, so rate limits and audit see the client's address, not the proxy's. 0: none.
+    proxy_hops: int = 0
     testing: bool = False
     # docs/regulator-adapters.md: envelope master keys, "id:base64key,…" (first = current)
     regulator_master_keys: str = field(default="", repr=False)
@@ -155,6 +158,7 @@ class Settings:
             "login_lockout_seconds": parse_int(
                 env.get("LOGIN_LOCKOUT_SECONDS", "900"), "LOGIN_LOCKOUT_SECONDS", 1
             ),
+            "proxy_hops": parse_int(env.get("PROXY_HOPS", "0"), "PROXY_HOPS", 0),
             "login_ip_limit_per_minute": parse_int(
                 env.get("LOGIN_IP_LIMIT_PER_MINUTE", "20"), "LOGIN_IP_LIMIT_PER_MINUTE", 1
             ),
