@@ -30,6 +30,7 @@ from edge_bridge.drivers.generic_http import protocol
 from edge_bridge.drivers.http import HttpError, http_request
 from edge_bridge.drivers.simulator.jpeg import tiny_jpeg
 from edge_bridge.drivers.simulator.plates import PlateMix
+from saas.compliance import parse_plate
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ class Simulator:
         for kind, share in (("registered", 0.45), ("black", 0.03), ("visitor", 0.05)):
             if roll < share and self.known[kind]:
                 plate = self.rng.choice(self.known[kind])
-                return plate, "green" if len(plate) == 8 else "yellow"
+                implied = parse_plate(plate).color  # new-energy shapes imply theirs
+                return plate, implied.value if implied is not None else "yellow"
             roll -= share
         drawn = self.mix.draw()
         return drawn.text, drawn.color.value if drawn.color else None

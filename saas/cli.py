@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 from flask.cli import FlaskGroup
 
+from cleangate_demo.cli import demo_command
 from saas.app import create_app
 from saas.board.cli import board_cli
 from saas.notify.cli import notify_group
@@ -20,6 +21,7 @@ main = FlaskGroup(
     set_debug_flag=False,
     help="CleanGate 环保门禁云 cloud platform.",
 )
+main.add_command(demo_command)
 
 
 @main.command("hub", with_appcontext=False)

@@ -1,4 +1,4 @@
-"""Operator commands: `cleangate db upgrade|current`, `cleangate staff create`, `cleangate demo`."""
+"""Operator commands: `cleangate db upgrade|current`, `cleangate staff create`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from saas import migrate
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(staff_group)
-    from saas.demo import demo_command
-
-    app.cli.add_command(demo_command)
 
 
 @click.group("db", help="Database schema.", cls=AppGroup)

@@ -221,3 +221,34 @@ def start_embedded_worker(
     thread = threading.Thread(target=run, name="cleangate-embedded-worker", daemon=True)
     thread.start()
     return thread
+
+
+def start_stoppable_worker(
+    app: Flask,
+    stop: threading.Event,
+    queues: tuple[str, ...] = QUEUE_NAMES,
+    *,
+    poll: float = 0.2,
+) -> threading.Thread:
+    """Work the queues in a thread of this process until ``stop`` is set (``cleangate demo``, on
+    the embedded or a real Redis). Bursts back to back: a stop takes effect after the job in
+    hand plus ``poll`` seconds — a blocking worker would sit in its dequeue for minutes, so a
+    finished demo inside a test run would go on taking other tests' jobs. Each burst first
+    moves due scheduled jobs (delayed retries) to their queues, as ``cleangate worker``'s
+    scheduler does."""
+
+    def run() -> None:
+        with _pushed(app):
+            while not stop.is_set():
+                worker = ThreadWorker(
+                    [queue(n, app) for n in queues], connection=redis_connection(app)
+                )
+                try:
+                    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+                except (redis.RedisError, OSError) as exc:
+                    log.error("worker: Redis error (%s); retrying", exc)
+                stop.wait(poll)
+
+    thread = threading.Thread(target=run, name="cleangate-worker", daemon=True)
+    thread.start()
+    return thread

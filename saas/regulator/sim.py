@@ -9,6 +9,8 @@ A test tool: the ``/_sim/*`` control endpoints are unauthenticated; bind it to l
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 import random
 import secrets
@@ -182,6 +184,9 @@ class _State:
         self.tokens: dict[str, tuple[str, float]] = {}
         self.nonces: dict[str, float] = {}
         self.receipts: dict[tuple[str, str], dict[str, Any]] = {}
+        # sha256 → the signed request body whose records were accepted, so a check outside the
+        # receiver can verify every receipt's signature again (``RegulatorSim.envelopes``)
+        self.envelopes: dict[str, bytes] = {}
         self.stats = _empty_stats()
         self.faults = dict(FAULT_DEFAULTS)
         self.random = random.Random()
@@ -231,6 +236,55 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _status_page(self) -> None:
+        """``GET /``: what a person checks in the demo — counts per kind, faults, the clients
+        registered and the latest receipts; refreshes itself every 5 seconds."""
+        state = self.server.state
+        with state.lock:
+            stats = json.loads(json.dumps(state.stats))
+            faults = dict(state.faults)
+            clients = sorted((c.client_id, c.ent_code, c.signer) for c in state.clients.values())
+            latest = sorted(state.receipts.values(), key=lambda r: r["received_at"])[-20:]
+        e = html.escape
+        kinds = "".join(
+            f"<tr><td>{e(kind)}</td><td>{n['received']}</td><td>{n['accepted']}</td>"
+            f"<td>{n['duplicates']}</td><td>{n['rejected']}</td></tr>"
+            for kind, n in sorted(stats["by_kind"].items())
+        )
+        registered = "".join(
+            f"<tr><td>{e(cid)}</td><td>{e(ent)}</td><td>{e(signer)}</td></tr>"
+            for cid, ent, signer in clients
+        )
+        rows = "".join(
+            f"<tr><td>{e(r['received_at'][:19].replace('T', ' '))}Z</td><td>{e(r['kind'])}</td>"
+            f"<td>{e(str(r['record'].get('plateNo') or r['record'].get('gateCode') or ''))}</td>"
+            f"<td>{e(str(r['record'].get('releaseResult') or ''))}</td><td>{e(r['key'])}</td></tr>"
+            for r in reversed(latest)
+        )
+        state_text = "停止服务 (down)" if faults["down"] else "正常接收"
+        body = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5"><title>监管平台模拟接收端</title>
+<style>body{{font:14px sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
+<h1>监管平台模拟接收端 <small>hj1321-json reference receiver</small></h1>
+<p id="state">状态: {e(state_text)} · 请求 {stats["requests"]} · 接收 {stats["accepted"]} ·
+重复 {stats["duplicates"]} · 拒收 {stats["rejected"]} · 验签失败 {stats["bad_signature"]} ·
+鉴权失败 {stats["auth_failures"]}</p>
+<h2>按类型 / by kind</h2><table id="kinds"><tr><th>类型</th><th>收到</th><th>接收</th>
+<th>重复</th><th>拒收</th></tr>{kinds}</table>
+<h2>已注册企业 / clients</h2><table><tr><th>client_id</th><th>企业编码</th><th>签名</th></tr>
+{registered}</table>
+<h2>最近接收 / latest receipts</h2><table id="latest"><tr><th>时间 (UTC)</th><th>类型</th>
+<th>车牌/出入口</th><th>放行结果</th><th>key</th></tr>{rows}</table>
+<p>JSON: <a href="/_sim/stats">/_sim/stats</a> · <a href="/_sim/faults">/_sim/faults</a> ·
+<a href="/_sim/receipts">/_sim/receipts</a></p></body></html>"""
+        raw = body.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
     def _drop(self) -> None:
         """Down: close without an answer, as an unreachable platform would."""
         self.close_connection = True
@@ -238,7 +292,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         url = urlsplit(self.path)
-        if url.path == "/_sim/stats":
+        if url.path in ("/", "/_sim/status"):
+            self._status_page()
+        elif url.path == "/_sim/stats":
             with state.lock:
                 self._send(200, json.loads(json.dumps(state.stats)))
         elif url.path == "/_sim/faults":
@@ -392,16 +448,22 @@ class _Handler(BaseHTTPRequestHandler):
         if kind is None:
             self._send(200, {"code": OK, "msg": "pong", "results": []})
             return
-        results = self._receive(client, kind, body["data"], faults)
+        results = self._receive(client, kind, body["data"], faults, raw)
         if malformed:
             self._send(200, None, raw=b'{"code": "0", "results": [')
             return
         self._send(200, {"code": OK, "msg": "成功", "results": results})
 
     def _receive(
-        self, client: SimClient, kind: str, records: Sequence[Any], faults: Mapping[str, Any]
+        self,
+        client: SimClient,
+        kind: str,
+        records: Sequence[Any],
+        faults: Mapping[str, Any],
+        raw: bytes,
     ) -> list[dict[str, str]]:
         state = self.server.state
+        envelope = hashlib.sha256(raw).hexdigest()
         results = []
         new_lines = []
         with state.lock:
@@ -436,8 +498,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "kind": kind,
                     "record": record,
                     "received_at": datetime.now(UTC).isoformat(),
+                    "envelope": envelope,
                 }
                 state.receipts[(client.client_id, key)] = receipt
+                state.envelopes[envelope] = raw
                 state.count(kind, "accepted")
                 new_lines.append(json.dumps(receipt, ensure_ascii=False))
                 results.append({"key": key, "code": OK, "msg": "接收成功"})
@@ -560,6 +624,11 @@ class RegulatorSim:
         with self.state.lock:
             return [r for r in self.state.receipts.values() if kind is None or r["kind"] == kind]
 
+    def envelopes(self) -> dict[str, bytes]:
+        """The signed request bodies receipts name (``receipt["envelope"]``), by SHA-256."""
+        with self.state.lock:
+            return dict(self.state.envelopes)
+
     def revoke_tokens(self) -> None:
         with self.state.lock:
             self.state.tokens.clear()
@@ -568,6 +637,7 @@ class RegulatorSim:
         """Forget receipts (and the store file), stats, faults, tokens and nonces."""
         with self.state.lock:
             self.state.receipts.clear()
+            self.state.envelopes.clear()
             self.state.tokens.clear()
             self.state.nonces.clear()
             self.state.stats = _empty_stats()
