@@ -267,7 +267,7 @@ class Plant:
             board_feed_url=f"ws://{host}:{self.hub_port}/",
             regulator_relay=relay,
         )
-        self.demo_dir = settings.var_dir / "demo"
+        self.demo_dir = settings.var_dir.resolve() / "demo"  # bridges resolve paths themselves
         self.app: Flask | None = None
         self.seeded: demo_seed.Seeded | None = None
         self.sites: dict[str, SiteRun] = {}
