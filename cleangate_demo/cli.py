@@ -84,7 +84,10 @@ def demo_command(
         stop.set()
         raise KeyboardInterrupt
 
+    # Explicit for SIGINT too: a shell that starts us in the background ignores it, and
+    # Python then never turns Ctrl-C into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, halt)
+    signal.signal(signal.SIGINT, halt)
     try:
         plant.start()
         _print_urls(plant)
@@ -96,10 +99,12 @@ def demo_command(
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: leave now
         click.echo("\n正在停止 / stopping …", err=True)
         try:
             plant.stop()
-        except KeyboardInterrupt:  # a second Ctrl-C: leave now
+        except KeyboardInterrupt:  # a second Ctrl-C: leave now, but take the bridges along
+            plant.kill_bridges()
             sys.exit(130)
         click.echo("已停止 / stopped.", err=True)
 

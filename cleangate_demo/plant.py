@@ -460,6 +460,12 @@ class Plant:
         assert edge is not None
         edge.start()
 
+    def kill_bridges(self) -> None:
+        """Every bridge, at once (they run in sessions of their own: nothing else stops them)."""
+        for run in self.sites.values():
+            if run.edge is not None:
+                run.edge.kill()
+
     def receiver_down(self, down: bool = True) -> None:
         assert self.receiver is not None
         self.receiver.set_faults(down=down)
