@@ -26,6 +26,8 @@ is known",
     "saas/edge_hub/server.py": "hub: device look-up at authentication, refusals audited before \
 the tenant is known, last-seen of many bridges",
     "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
+    "saas/regulator/cli.py": "operator CLI: re-seal every tenant's platform credentials under \
+the current master key (key rotation)",
     "saas/api/support.py": "provider staff starting support access",
     "saas/console/__init__.py": "provider-wide overview counts",
     "saas/console/health.py": "provider compliance-health screen across tenants (read-only)",

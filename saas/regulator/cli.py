@@ -126,3 +126,43 @@ def daily_counts_command(day: str | None, site_id: uuid.UUID | None) -> None:
     click.echo(
         json.dumps({"day": target.isoformat(), "sites": per_site, "queued": sum(per_site.values())})
     )
+
+
+@regulator_group.command("rewrap")
+@click.option("--dry-run", is_flag=True, help="count what would change, write nothing")
+@with_appcontext
+def rewrap_command(dry_run: bool) -> None:
+    """Re-seal every platform credential under the current master key (the first entry of
+    REGULATOR_MASTER_KEYS), so that a retired key can then be dropped (docs/deployment.md)."""
+    from sqlalchemy import select
+
+    from saas.db import get_database
+    from saas.models.regulator import RegulatorConfig
+    from saas.regulator import envelope
+    from saas.tenancy import system_context
+
+    keyring = current_app.config["CLEANGATE_SETTINGS"].regulator_keyring
+    current = next(iter(keyring))
+    moved: dict[str, int] = {}
+    total = 0
+    with (
+        get_database().sessionmaker() as session,
+        system_context("operator CLI: re-seal regulator credentials under the current key"),
+    ):
+        for config in session.scalars(select(RegulatorConfig).order_by(RegulatorConfig.id)):
+            total += 1
+            old = envelope.key_id_of(config.secret_box)
+            if old != current:
+                config.secret_box = envelope.rewrap(config.secret_box, keyring)
+                moved[old] = moved.get(old, 0) + 1
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    verb = "would re-seal" if dry_run else "re-sealed"
+    click.echo(
+        json.dumps(
+            {"current_key": current, "configs": total, verb.replace(" ", "_"): moved},
+            ensure_ascii=False,
+        )
+    )
