@@ -6,6 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+# checkov (the Terraform policy scan) pins dozens of libraries of its own: it gets its own venv
+# so that it never decides the versions the platform runs with.
+TOOLS := .venv-tools
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(TOOLS)/bin/checkov
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -22,6 +27,11 @@ $(DEV): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(RUNTIME)
 
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q 'checkov==$(CHECKOV_VERSION)'
+
 demo: $(RUNTIME)
 	$(BIN)/cleangate demo
 
@@ -34,7 +44,7 @@ typecheck: $(DEV)
 	$(BIN)/mypy
 
 # The pure rules core must keep >= 95 % line and branch coverage (issue 3).
-test: lint typecheck
+test: lint typecheck $(CHECKOV)
 	$(BIN)/pytest tests/compliance --cov=saas/compliance --cov-branch \
 		--cov-report=term:skip-covered --cov-fail-under=95
 	$(BIN)/pytest --ignore=tests/compliance
@@ -48,4 +58,4 @@ bench: $(DEV)
 		$(BIN)/python bench/report.py; exit $${status:-0}
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

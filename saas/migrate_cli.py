@@ -1,6 +1,8 @@
-"""Operator commands: `cleangate db upgrade|current`, `cleangate staff create`."""
+"""Operator commands: `cleangate db upgrade|current|bootstrap-roles`, `cleangate staff create`."""
 
 from __future__ import annotations
+
+import os
 
 import click
 from flask import Flask, current_app
@@ -28,6 +30,49 @@ def upgrade(revision: str) -> None:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.migration_database_url, settings.database_url, revision)
     click.echo(f"database at {migrate.current_revision(settings.migration_database_url)}")
+
+
+@db_group.command("bootstrap-roles", with_appcontext=False)
+@click.option(
+    "--admin-user",
+    envvar="DB_ADMIN_USER",
+    help="the server's admin (RDS master user) [env DB_ADMIN_USER]",
+)
+@click.option(
+    "--admin-password",
+    envvar="DB_ADMIN_PASSWORD",
+    help="its password; prefer the variable, a command line is visible to `ps`"
+    " [env DB_ADMIN_PASSWORD]",
+)
+def bootstrap_roles(admin_user: str | None, admin_password: str | None) -> None:
+    """Create or align the owner role (MIGRATION_DATABASE_URL) and the app role (DATABASE_URL)
+    as the admin, before `cleangate db upgrade`. Safe to run on every deployment."""
+    import psycopg
+
+    try:
+        plan = migrate.plan_roles(
+            os.environ.get("MIGRATION_DATABASE_URL"), os.environ.get("DATABASE_URL"), admin_user
+        )
+        done = migrate.bootstrap_roles(plan, admin_user or "", admin_password or "")
+    except migrate.BootstrapRefused as exc:
+        raise Refused(f"{exc}; nothing changed") from None
+    except migrate.BootstrapFailed as exc:
+        raise click.ClickException(f"bootstrap-roles failed, nothing changed: {exc}") from None
+    except psycopg.Error as exc:
+        # The server's words only, never the statement (it holds a password verifier).
+        detail = exc.diag.message_primary or str(exc).strip().splitlines()[0]
+        if exc.diag.message_detail:
+            detail += f" ({exc.diag.message_detail})"
+        raise click.ClickException(f"bootstrap-roles failed, nothing changed: {detail}") from None
+    for line in done:
+        click.echo(line)
+    click.echo(f"roles ready on {plan.database}; next: cleangate db upgrade")
+
+
+class Refused(click.ClickException):
+    """Bad input: exit 2, like a usage error, with the message only."""
+
+    exit_code = 2
 
 
 @db_group.command("current")

@@ -230,6 +230,7 @@ def _register_builtins(jobs_: Registry, app: Flask) -> None:
         PeriodicJob("ledger-checkpoint", _ledger_checkpoint, every=timedelta(hours=1)),
         PeriodicJob("ledger-partitions", _ledger_partitions, at=(3, 0)),
         PeriodicJob("ledger-retention", _ledger_retention, at=(3, 30), timeout=3600),
+        PeriodicJob("metrics", _metrics, every=timedelta(seconds=60), timeout=300),
     ]
     if settings.alert_feed.urls:
         every = timedelta(seconds=settings.alert_feed.interval_seconds)
@@ -287,6 +288,13 @@ def _invoke(command: click.Command, **params: Any) -> None:
     """Run a CLI command's callback with its defaults (it prints its summary line)."""
     with click.Context(command, info_name=command.name) as ctx:
         ctx.invoke(command, **params)
+
+
+def _metrics(app: Flask, slot: datetime) -> dict[str, float]:
+    """CloudWatch metrics for the alarms (saas/metrics.py): EMF on stdout if METRICS_EMF."""
+    from saas import metrics
+
+    return metrics.run(app, slot)
 
 
 def _ledger_retention(app: Flask, slot: datetime) -> dict[str, Any]:

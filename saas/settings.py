@@ -49,11 +49,16 @@ class Settings:
     migration_database_url: str = ""
     redis_url: str = EMBEDDED_REDIS
     storage_url: str = ""
+    # docs/ledger-chain.md: the write-once archive of signed checkpoints (Object Lock bucket)
+    checkpoint_storage_url: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str = "auto"
     secret_key: str = ""
     ledger_signing_key: str = ""
+    # Retired LEDGER_SIGNING_KEYs' public halves (base64, comma-separated): their checkpoints
+    # still verify after a rotation (docs/deployment.md).
+    ledger_previous_public_keys: str = ""
     base_url: str = "http://127.0.0.1:8000"
     edge_hub_url: str = "ws://127.0.0.1:8765/"
     board_feed_url: str = "ws://127.0.0.1:8765/"  # the hub as board pages' browsers reach it
@@ -67,6 +72,10 @@ class Settings:
     # Reverse proxies in front of the app (ALB, nginx): how many X-Forwarded-For / -Proto hops
     # to trust, so rate limits and audit see the client's address, not the proxy's. 0: none.
     proxy_hops: int = 0
+    # saas/metrics.py: the `metrics` job prints CloudWatch EMF lines to stdout (ECS → CloudWatch
+    # Logs → metrics) when on; off, it logs the values at DEBUG.
+    metrics_emf: bool = False
+    metrics_environment: str = "development"  # the Environment dimension of every metric
     testing: bool = False
     # docs/regulator-adapters.md: envelope master keys, "id:base64key,…" (first = current)
     regulator_master_keys: str = field(default="", repr=False)
@@ -102,6 +111,7 @@ class Settings:
                 "DATABASE_URL",
                 "REDIS_URL",
                 "STORAGE_URL",
+                "CHECKPOINT_STORAGE_URL",
                 "SECRET_KEY",
                 "LEDGER_SIGNING_KEY",
                 "REGULATOR_MASTER_KEYS",
@@ -134,11 +144,15 @@ class Settings:
             ),
             "redis_url": redis_url,
             "storage_url": env.get("STORAGE_URL", "").strip() or f"file://{var_dir / 'media'}",
+            "checkpoint_storage_url": (
+                env.get("CHECKPOINT_STORAGE_URL", "").strip() or f"file://{var_dir / 'checkpoints'}"
+            ),
             "s3_endpoint_url": env.get("S3_ENDPOINT_URL") or None,
             "s3_region": env.get("S3_REGION") or None,
             "s3_addressing_style": env.get("S3_ADDRESSING_STYLE", "auto"),
             "secret_key": secret_key,
             "ledger_signing_key": env.get("LEDGER_SIGNING_KEY", "").strip(),
+            "ledger_previous_public_keys": env.get("LEDGER_PREVIOUS_PUBLIC_KEYS", "").strip(),
             "base_url": env.get("CLEANGATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             "edge_hub_url": env.get("EDGE_HUB_URL", "ws://127.0.0.1:8765/").strip(),
             # docs/board.md: the public board's live feed; defaults to the hub the edges use
@@ -168,6 +182,7 @@ class Settings:
         if not str(values["board_feed_url"]).startswith(("ws://", "wss://")):
             raise SettingsError("BOARD_FEED_URL (default EDGE_HUB_URL) must be ws:// or wss://")
         values["regulator_master_keys"] = _regulator_master_keys(env)
+        values.update(_metrics(env))  # saas/metrics.py
         values["notify"] = NotifySettings.from_env(env, var_dir)  # docs/notifications.md
         values["alert_feed"] = AlertFeedSettings.from_env(env)  # docs/alerts.md §Console
         values["regulator_relay"] = RegulatorRelaySettings.from_env(env)  # docs/regulator.md
@@ -234,6 +249,22 @@ def _regulator_master_keys(env: Mapping[str, str]) -> str:
         except ConfigError as exc:
             raise SettingsError(f"REGULATOR_MASTER_KEYS: {exc.message}") from None
     return text
+
+
+def _metrics(env: Mapping[str, str]) -> dict[str, object]:
+    import re
+
+    environment = env.get("METRICS_ENVIRONMENT", "").strip() or "development"
+    # A CloudWatch dimension value; kept to a plain name so alarms can be written against it.
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", environment):
+        raise SettingsError(
+            "METRICS_ENVIRONMENT must be 1-64 letters, digits, '-', '_' or '.',"
+            f" got {environment!r}"
+        )
+    return {
+        "metrics_emf": parse_boolean(env.get("METRICS_EMF", "false"), "METRICS_EMF"),
+        "metrics_environment": environment,
+    }
 
 
 def normalize_database_url(url: str) -> str:

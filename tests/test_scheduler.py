@@ -36,7 +36,7 @@ from tests import services
 from tests.conftest import make_tenant
 
 CLEANGATE = Path(sys.executable).with_name("cleangate")
-INTERVAL_JOBS = {"regulator-relay", "notify-relay", "ledger-checkpoint"}
+INTERVAL_JOBS = {"regulator-relay", "notify-relay", "ledger-checkpoint", "metrics"}
 CALENDAR_JOBS = {
     "regulator-daily-counts",
     "ledger-partitions",
@@ -209,6 +209,7 @@ def test_first_tick_runs_interval_jobs_and_starts_calendar_jobs_at_their_next_sl
             "sched-regulator-relay-20250310T040000Z",
             "sched-notify-relay-20250310T040000Z",
             "sched-ledger-checkpoint-20250310T040000Z",
+            "sched-metrics-20250310T040000Z",
         ]
     )
     job = Job.fetch("sched-regulator-relay-20250310T040000Z", connection=jobs.redis_connection(app))
@@ -291,6 +292,7 @@ def test_two_schedulers_at_once_enqueue_each_slot_once(app: Flask) -> None:
         "regulator-relay": 20,
         "notify-relay": 20,
         "ledger-checkpoint": 1,  # 20 ticks 30 s apart stay inside one hour
+        "metrics": 10,  # every 60 s: every other tick
     }
     assert sorted(queued_ids(app)) == sorted(ids)
 

@@ -13,6 +13,7 @@ PROD = {
     "DATABASE_URL": "postgresql://app@db/cleangate",
     "REDIS_URL": "redis://cache:6379/0",
     "STORAGE_URL": "s3://cleangate-media",
+    "CHECKPOINT_STORAGE_URL": "s3://cleangate-checkpoints",
     "SECRET_KEY": "x" * 48,
     "LEDGER_SIGNING_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     "REGULATOR_MASTER_KEYS": "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -24,6 +25,7 @@ def test_development_defaults(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{tmp_path / 'cleangate.db'}"
     assert settings.redis_url == EMBEDDED_REDIS
     assert settings.storage_url == f"file://{tmp_path / 'media'}"
+    assert settings.checkpoint_storage_url == f"file://{tmp_path / 'checkpoints'}"
     assert len(settings.secret_key) >= 48
     # generated once, then reused
     again = Settings.from_env({"CLEANGATE_VAR_DIR": str(tmp_path)})
@@ -39,7 +41,15 @@ def test_production_accepts_a_full_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    "missing", ["DATABASE_URL", "REDIS_URL", "STORAGE_URL", "SECRET_KEY", "LEDGER_SIGNING_KEY"]
+    "missing",
+    [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "STORAGE_URL",
+        "CHECKPOINT_STORAGE_URL",
+        "SECRET_KEY",
+        "LEDGER_SIGNING_KEY",
+    ],
 )
 def test_production_names_each_missing_variable(missing: str) -> None:
     env = {k: v for k, v in PROD.items() if k != missing}

@@ -1,4 +1,5 @@
-"""Object storage: local disk and S3 (against moto's real HTTP server), built via from_settings."""
+"""Object storage: local disk and S3 (against moto's real HTTP server), built via from_settings;
+the retention class of every key shape the code writes, sent as the S3 object tag."""
 
 from __future__ import annotations
 
@@ -16,8 +17,19 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
+from saas.console import rating
+from saas.ledger import checkpoints, exports, registries
+from saas.ledger.images import image_key
+from saas.models.ledger import Checkpoint
 from saas.settings import Settings
-from saas.storage import LocalStorage, S3Storage, from_settings
+from saas.storage import (
+    RETENTION_CLASSES,
+    LocalStorage,
+    S3Storage,
+    checkpoint_archive,
+    from_settings,
+    retention_class,
+)
 
 REGION = "us-east-1"
 BAD_KEYS = ["", "../x", "a/../../x", "/abs", "/etc/passwd", "a\\b", "..\\x", "..", "a/.."]
@@ -27,6 +39,48 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
     return Settings.from_env(
         {"CLEANGATE_VAR_DIR": str(tmp_path), "SECRET_KEY": "test-secret", **env}, testing=True
     )
+
+
+TENANT, SITE = uuid.uuid4(), uuid.uuid4()
+SHA256 = "ab" * 32
+
+# Every key shape written today, built by the functions that write it.
+KEY_SHAPES = [
+    (image_key(TENANT, SITE, SHA256, "jpg"), "passage-image"),
+    (registries.document_key(TENANT, SITE, b"\xff\xd8scan", "jpg"), "registry-document"),
+    (rating.document_key(TENANT, SITE, SHA256, "pdf"), "registry-document"),
+    (exports.storage_key(TENANT, uuid.uuid4(), "xlsx"), "export"),
+    (exports.storage_key(TENANT, uuid.uuid4(), "csv"), "export"),
+    (
+        checkpoints.archive_key(Checkpoint(tenant_id=TENANT, site_id=SITE, seq=42)),
+        "checkpoint",
+    ),
+    # Nothing writes video yet; this is the shape the lifecycle rule is written for.
+    (f"t/{TENANT}/s/{SITE}/video/{SHA256}.mp4", "video"),
+]
+
+# Near misses are "other" (kept by every lifecycle rule), never a shorter class.
+OTHER_KEYS = [
+    "tenant-a/passages/plate.jpg",
+    "report.pdf",
+    "checkpoints",
+    f"t/{TENANT}/img/{SHA256}.jpg",
+    f"t/{TENANT}/exports/sub/x.csv",
+    f"t//exports/{SHA256}.csv",
+    f"t/{TENANT}/s/{SITE}/img",
+    f"t/{TENANT}/s/{SITE}/thumbs/{SHA256}.jpg",
+    f"media/t/{TENANT}/exports/{SHA256}.csv",
+    f"x/t/{TENANT}/s/{SITE}/img/ab/{SHA256}.jpg",
+]
+
+
+@pytest.mark.parametrize(("key", "expected"), KEY_SHAPES + [(k, "other") for k in OTHER_KEYS])
+def test_retention_class_of_each_key_shape(key: str, expected: str) -> None:
+    assert retention_class(key) == expected
+
+
+def test_every_retention_class_is_covered() -> None:
+    assert {cls for _, cls in KEY_SHAPES} | {"other"} == set(RETENTION_CLASSES)
 
 
 # -- local disk -------------------------------------------------------------------------------
@@ -137,6 +191,29 @@ def test_incomplete_storage_url_is_a_clear_error(tmp_path: Path, url: str, messa
 def test_unknown_scheme_is_a_clear_error(tmp_path: Path, url: str) -> None:
     with pytest.raises(ValueError, match=r"STORAGE_URL must be file:// or s3://.*" + url):
         from_settings(_settings(tmp_path, STORAGE_URL=url))
+
+
+def test_checkpoint_archive_defaults_to_local_under_var_dir(tmp_path: Path) -> None:
+    archive = checkpoint_archive(_settings(tmp_path))
+    assert isinstance(archive, LocalStorage)
+    assert archive.root == tmp_path / "checkpoints"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("file://", "CHECKPOINT_STORAGE_URL file:// needs a directory"),
+        ("s3://", "CHECKPOINT_STORAGE_URL must name a bucket"),
+        ("gs://bucket", "CHECKPOINT_STORAGE_URL must be file:// or s3://"),
+    ],
+)
+def test_bad_checkpoint_storage_url_names_its_variable(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    settings = _settings(tmp_path, CHECKPOINT_STORAGE_URL=url)
+    with pytest.raises(ValueError, match=message):
+        checkpoint_archive(settings)
+    assert isinstance(from_settings(settings), LocalStorage)  # the media store is unaffected
 
 
 # -- S3 (moto's real HTTP server) -----------------------------------------------------------
@@ -250,3 +327,57 @@ def test_s3_rejects_unsafe_keys(tmp_path: Path, moto_endpoint: str, bucket: str,
         with pytest.raises(ValueError, match="invalid storage key"):
             call()
     assert urls == []
+
+
+def _tags(raw: Any, bucket: str, key: str) -> list[dict[str, str]]:
+    return raw.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("key", "expected"), [*KEY_SHAPES, ("tenant-a/misc/x.bin", "other")])
+def test_s3_put_tags_each_object_with_its_retention_class(
+    tmp_path: Path, moto_endpoint: str, bucket: str, key: str, expected: str
+) -> None:
+    storage, _ = _s3(tmp_path, moto_endpoint, f"s3://{bucket}/media")
+    storage.put(key, b"payload", "application/octet-stream")
+    raw = _raw_client(moto_endpoint)
+    # The class comes from our key, not from the bucket prefix in front of it.
+    assert _tags(raw, bucket, f"media/{key}") == [{"Key": "retention", "Value": expected}]
+    assert storage.get(key) == b"payload"
+
+
+def test_s3_streamed_export_is_tagged_too(tmp_path: Path, moto_endpoint: str, bucket: str) -> None:
+    """Exports reach S3 through ``store_file`` (a managed upload), not ``put``."""
+    storage, urls = _s3(tmp_path, moto_endpoint, f"s3://{bucket}")
+    key = exports.storage_key(TENANT, uuid.uuid4(), "csv")
+    source = tmp_path / "export.csv"
+    source.write_bytes(b"plate,verdict\n\xe5\x86\x80B12345,ALLOW\n")
+    exports.store_file(storage, key, source, "text/csv")
+    raw = _raw_client(moto_endpoint)
+    assert _tags(raw, bucket, key) == [{"Key": "retention", "Value": "export"}]
+    assert raw.head_object(Bucket=bucket, Key=key)["ContentType"] == "text/csv"
+    assert storage.get(key) == source.read_bytes()
+    assert urls, "the upload did not go through the storage's client"
+
+
+def test_s3_put_satisfies_an_object_lock_bucket(
+    tmp_path: Path, moto_endpoint: str, aws_env: None
+) -> None:
+    """A bucket with default COMPLIANCE retention refuses a PUT without Content-MD5 (or a
+    checksum); the client sends none of its own ("when_required"), so ``put`` adds it."""
+    raw = _raw_client(moto_endpoint)
+    name = f"cleangate-lock-{uuid.uuid4().hex[:8]}"
+    raw.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    raw.put_object_lock_configuration(
+        Bucket=name,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}},
+        },
+    )
+    storage, _ = _s3(tmp_path, moto_endpoint, f"s3://{name}")
+    with pytest.raises(ClientError, match="Content-MD5"):
+        storage.client.put_object(Bucket=name, Key="bare.json", Body=b"{}")
+    storage.put("checkpoints/a.json", b"{}", "application/json")
+    head = raw.head_object(Bucket=name, Key="checkpoints/a.json")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert _tags(raw, name, "checkpoints/a.json") == [{"Key": "retention", "Value": "checkpoint"}]

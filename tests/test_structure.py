@@ -26,6 +26,8 @@ is known",
     "saas/edge_hub/server.py": "hub: device look-up at authentication, refusals audited before \
 the tenant is known, last-seen of many bridges",
     "saas/ledger/cli.py": "operator CLI: verify, checkpoints across sites",
+    "saas/metrics.py": "CloudWatch metrics job: counts across tenants (regulator uploads due, \
+lowest report rate of the previous day); no row's content is read",
     "saas/regulator/cli.py": "operator CLI: re-seal every tenant's platform credentials under \
 the current master key (key rotation)",
     "saas/api/support.py": "provider staff starting support access",

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,6 +38,7 @@ from pydantic import ValidationError
 from sqlalchemy import update
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from saas.auth import audit
@@ -60,6 +62,7 @@ CLOSE_PROTOCOL, CLOSE_AUTH, CLOSE_REVOKED, CLOSE_SUPERSEDED = 4400, 4401, 4403, 
 AUTH_TIMEOUT = 10.0
 MAX_FRAME = 8 * 1024 * 1024  # an image frame: 5 MB JPEG in base64, with room
 FRAME_CACHE = 64  # serialized snapshot frames kept, by version
+HEALTH_PATH = "/healthz"  # the load balancer's target-group health check (plain HTTP GET)
 
 
 def auth_message(device_id: str, nonce: str, timestamp: str) -> bytes:
@@ -202,6 +205,7 @@ class Hub:
             self.handler,
             self.host,
             self.port,
+            process_request=self.process_request,
             compression=None,  # per-connection deflate buffers cost ~64 KiB x 10 000 bridges
             max_size=MAX_FRAME,
             ping_interval=20,
@@ -260,6 +264,16 @@ class Hub:
         return await asyncio.get_running_loop().run_in_executor(self.fast, fn, *args)
 
     # --- connection ----------------------------------------------------------------------
+
+    @staticmethod
+    def process_request(ws: ServerConnection, request: Request) -> Response | None:
+        """A plain ``GET /healthz`` (no websocket upgrade) gets 200 ``ok``, answered by the
+        event loop itself: it proves this process accepts and serves connections, and nothing
+        more, so a database or Redis blip does not make the load balancer drain every hub at
+        once. Every other request goes on to the websocket handshake as before."""
+        if request.path.split("?", 1)[0] != HEALTH_PATH or "Upgrade" in request.headers:
+            return None
+        return ws.respond(HTTPStatus.OK, "ok\n")
 
     async def handler(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else "/"

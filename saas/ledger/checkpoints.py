@@ -9,16 +9,21 @@ A checkpoint is a small signed note (after the C2SP checkpoint format):
 
 stored with its signature and exportable, so a copy kept outside the database (by the
 tenant, the regulator, or an object-lock bucket) makes rewriting history detectable even for
-someone who controls the database.
+someone who controls the database. ``archive`` keeps that copy: every checkpoint is written
+once, as JSON with the public key that verifies it, to ``CHECKPOINT_STORAGE_URL``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
 import os
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -33,8 +38,36 @@ from sqlalchemy.orm import Session
 from saas.db import utcnow
 from saas.ledger.chain import iso
 from saas.models.ledger import Checkpoint, LedgerHead
+from saas.storage import Storage
 
 ORIGIN = "cleangate.ledger"
+# How far back each run looks for checkpoints an earlier run signed but could not archive
+# (store unreachable, process stopped between COMMIT and the write).
+ARCHIVE_LOOKBACK = timedelta(days=7)
+
+log = logging.getLogger(__name__)
+
+
+def public_key_id(public: bytes) -> str:
+    return hashlib.sha256(public).hexdigest()[:16]
+
+
+def verification_keys(current: SigningKey, previous: str) -> dict[str, bytes]:
+    """key id → Ed25519 public key: the current signing key's and each retired one's
+    (``LEDGER_PREVIOUS_PUBLIC_KEYS``, base64 of the 32 raw bytes, comma-separated)."""
+    keys = {current.key_id: current.public_bytes}
+    for n, item in enumerate(part.strip() for part in previous.split(",")):
+        if not item:
+            continue
+        try:
+            raw = base64.b64decode(item, validate=True)
+            Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError:
+            raise ValueError(
+                f"LEDGER_PREVIOUS_PUBLIC_KEYS[{n}]: not a base64 Ed25519 public key (32 bytes)"
+            ) from None
+        keys.setdefault(public_key_id(raw), raw)
+    return keys
 
 
 @dataclass(frozen=True)
@@ -47,7 +80,7 @@ class SigningKey:
 
     @property
     def key_id(self) -> str:
-        return hashlib.sha256(self.public_bytes).hexdigest()[:16]
+        return public_key_id(self.public_bytes)
 
     @classmethod
     def from_seed_b64(cls, value: str) -> SigningKey:
@@ -80,14 +113,14 @@ def make_checkpoint(session: Session, key: SigningKey, head: LedgerHead) -> Chec
     )
     if head.seq == 0 or (last is not None and last >= head.seq):
         return None
-    signed_at = iso(utcnow())
-    note = note_text(head.site_id, head.seq, head.head, signed_at)
+    now = utcnow()  # one instant: the row's signed_at is the one inside the signed note
+    note = note_text(head.site_id, head.seq, head.head, iso(now))
     checkpoint = Checkpoint(
         tenant_id=head.tenant_id,
         site_id=head.site_id,
         seq=head.seq,
         head=head.head,
-        signed_at=utcnow(),
+        signed_at=now,
         key_id=key.key_id,
         note=note,
         signature=key.private.sign(note.encode()),
@@ -121,3 +154,89 @@ def export(checkpoint: Checkpoint, public_key: bytes) -> dict[str, object]:
         "key_id": checkpoint.key_id,
         "public_key": base64.b64encode(public_key).decode(),
     }
+
+
+# --- the write-once archive (CHECKPOINT_STORAGE_URL) ----------------------------------------
+
+
+def archive_key(checkpoint: Checkpoint) -> str:
+    """Zero-padded seq, so a listing of a site's prefix is in chain order."""
+    return f"checkpoints/t/{checkpoint.tenant_id}/s/{checkpoint.site_id}/{checkpoint.seq:012d}.json"
+
+
+def archive_document(checkpoint: Checkpoint, public_key: bytes) -> bytes:
+    """Everything an auditor needs to check the checkpoint without our database: the signed
+    note, its fields, the signature and the Ed25519 public key that verifies it."""
+    document = {
+        "site_id": str(checkpoint.site_id),
+        "seq": checkpoint.seq,
+        "head": base64.b64encode(checkpoint.head).decode(),
+        "signed_at": iso(checkpoint.signed_at),
+        "key_id": checkpoint.key_id,
+        "note": checkpoint.note,
+        "signature": base64.b64encode(checkpoint.signature).decode(),
+        "public_key": base64.b64encode(public_key).decode(),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+
+
+@dataclass
+class ArchiveReport:
+    written: list[str] = field(default_factory=list)
+    already_there: int = 0  # signed by this run, yet an object exists: not rewritten
+    other_key: int = 0  # signed with a key other than the current one: its public key is unknown
+    error: str | None = None  # the failure that stopped this run's archiving
+
+    def summary(self) -> str:
+        text = f"{len(self.written)} checkpoints archived"
+        if self.already_there:
+            text += f", {self.already_there} already in the archive"
+        if self.other_key:
+            text += f", {self.other_key} skipped (signed with another key)"
+        if self.error:
+            text += f"; archiving stopped: {self.error}"
+        return text
+
+
+def archive(
+    session: Session,
+    store: Storage,
+    keys: Mapping[str, bytes],
+    created: Sequence[Checkpoint],
+    now: datetime,
+) -> ArchiveReport:
+    """Write to the archive every checkpoint of the last ``ARCHIVE_LOOKBACK`` whose object does
+    not exist yet: this run's new ones, and any an earlier run could not write. Call after the
+    checkpoints are committed, so the archive never holds one the database lost.
+
+    An object is never written twice: the production bucket is Object Lock (COMPLIANCE), where
+    a rewrite would only add a version. A failing store stops the archiving at the first error
+    (logged); the checkpoints stay in the database and the next run writes them. ``keys`` is
+    key id → public key (``verification_keys``): a checkpoint of a key not in it is skipped."""
+    report = ArchiveReport()
+    new_ids = {checkpoint.id for checkpoint in created}
+    recent = session.scalars(
+        select(Checkpoint)
+        .where(Checkpoint.signed_at >= now - ARCHIVE_LOOKBACK)
+        .order_by(Checkpoint.signed_at, Checkpoint.seq)
+    )
+    for checkpoint in recent:
+        public = keys.get(checkpoint.key_id)
+        if public is None:
+            report.other_key += 1
+            continue
+        target = archive_key(checkpoint)
+        try:
+            if store.exists(target):
+                if checkpoint.id in new_ids:
+                    # A seq signed again: the database was restored behind the archive.
+                    log.warning("checkpoint archive already holds %s; not rewritten", target)
+                    report.already_there += 1
+                continue
+            store.put(target, archive_document(checkpoint, public), "application/json")
+        except Exception as exc:  # any failure of the store: the next run retries
+            report.error = f"{type(exc).__name__} writing {target}"
+            log.error("checkpoint archive: %s: %s", report.error, exc)
+            return report
+        report.written.append(target)
+    return report

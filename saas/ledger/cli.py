@@ -13,10 +13,11 @@ from flask.cli import AppGroup
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from saas.db import get_database
+from saas.db import get_database, utcnow
 from saas.ledger import checkpoints, partitions
 from saas.ledger.verify import verify_site
 from saas.models.ledger import Checkpoint, LedgerHead
+from saas.storage import Storage, checkpoint_archive
 from saas.tenancy import system_context
 
 
@@ -46,7 +47,11 @@ def verify(site_id: uuid.UUID, since: str | None, until: str | None) -> None:
     """Recompute the chain and checkpoints; exit 0 when intact, 1 naming the first break."""
     with get_database().sessionmaker() as session, system_context("ledger verify"):
         report = verify_site(
-            session, site_id, signing_key().public_bytes, _when(since), _when(until)
+            session,
+            site_id,
+            current_app.extensions["cleangate.ledger_keys"],
+            _when(since),
+            _when(until),
         )
     if report.intact:
         click.echo(
@@ -62,29 +67,51 @@ def verify(site_id: uuid.UUID, since: str | None, until: str | None) -> None:
     sys.exit(1)
 
 
+def archive_store() -> Storage:
+    return current_app.extensions["cleangate.checkpoint_archive"]  # type: ignore[no-any-return]
+
+
 @ledger_group.command("checkpoint")
 def checkpoint() -> None:
-    """Sign every site's current head that is not signed yet (run at least hourly)."""
+    """Sign every site's current head that is not signed yet (run at least hourly), then copy
+    the new checkpoints, and any of the last 7 days still missing, to the write-once archive
+    (CHECKPOINT_STORAGE_URL). An archive failure is logged and leaves the checkpoints signed:
+    the next run writes them."""
     key = signing_key()
-    made = 0
+    made: list[Checkpoint] = []
     with get_database().sessionmaker() as session, system_context("ledger checkpoint"):
         for head in session.scalars(select(LedgerHead)):
-            if checkpoints.make_checkpoint(session, key, head) is not None:
-                made += 1
+            signed = checkpoints.make_checkpoint(session, key, head)
+            if signed is not None:
+                made.append(signed)
         session.commit()
-    click.echo(f"{made} checkpoints signed with key {key.key_id}")
+        archived = checkpoints.archive(
+            session,
+            archive_store(),
+            current_app.extensions["cleangate.ledger_keys"],
+            made,
+            utcnow(),
+        )
+    click.echo(f"{len(made)} checkpoints signed with key {key.key_id}")
+    click.echo(archived.summary())
 
 
 @ledger_group.command("checkpoints")
 @click.option("--site", "site_id", required=True, type=click.UUID)
 def export_checkpoints(site_id: uuid.UUID) -> None:
     """Export a site's signed checkpoints, one JSON object per line."""
-    key = signing_key()
+    keys = current_app.extensions["cleangate.ledger_keys"]
     with get_database().sessionmaker() as session, system_context("ledger export"):
         for row in session.scalars(
             select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.seq)
         ):
-            click.echo(json.dumps(checkpoints.export(row, key.public_bytes)))
+            public = keys.get(row.key_id)
+            if public is None:  # a retired key not listed in LEDGER_PREVIOUS_PUBLIC_KEYS
+                raise click.ClickException(
+                    f"checkpoint {row.seq} is signed with key {row.key_id}, which is neither "
+                    "LEDGER_SIGNING_KEY nor in LEDGER_PREVIOUS_PUBLIC_KEYS"
+                )
+            click.echo(json.dumps(checkpoints.export(row, public)))
 
 
 @ledger_group.command("partitions")
@@ -136,4 +163,9 @@ def init_app(app: Flask) -> None:
     else:
         key = checkpoints.SigningKey.load_or_create(settings.var_dir / "ledger_signing_key")
     app.extensions["cleangate.ledger_key"] = key
+    app.extensions["cleangate.ledger_keys"] = checkpoints.verification_keys(
+        key, settings.ledger_previous_public_keys
+    )
+    # Built here so a malformed CHECKPOINT_STORAGE_URL stops the start, not the hourly run.
+    app.extensions["cleangate.checkpoint_archive"] = checkpoint_archive(settings)
     app.cli.add_command(ledger_group)

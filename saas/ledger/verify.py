@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,12 +30,14 @@ class Report:
 def verify_site(
     session: Session,
     site_id: uuid.UUID,
-    public_key: bytes,
+    public_key: bytes | Mapping[str, bytes],
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Report:
     """Walk the chain in seq order (optionally only the records captured in a window, starting
-    from the stored link of the first one) and check every checkpoint against it."""
+    from the stored link of the first one) and check every checkpoint against it. ``public_key``
+    is the signing key's public half, or key id → public key of every key ever used (rotation):
+    a checkpoint is checked with the key its ``key_id`` names."""
     head = session.get(LedgerHead, site_id)
     first_seq, last_seq = (head.retained_from_seq, head.seq) if head else (1, 0)
     if since is not None or until is not None:
@@ -83,7 +86,8 @@ def verify_site(
     for checkpoint in session.scalars(
         select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.seq)
     ):
-        if not verify_signature(public_key, checkpoint):
+        key = public_key.get(checkpoint.key_id) if isinstance(public_key, Mapping) else public_key
+        if key is None or not verify_signature(key, checkpoint):
             return Report(
                 site_id,
                 checked,

@@ -209,7 +209,9 @@ class Claimed:
     attempt: int
 
 
-def _due(now: datetime) -> Any:
+def due_clause(now: datetime) -> Any:
+    """Rows the relay should send now: pending and due, or sent with an expired lease (also the
+    outbox depth the `metrics` job reports)."""
     return or_(
         and_(RegulatorUpload.status == "pending", RegulatorUpload.next_attempt_at <= now),
         and_(RegulatorUpload.status == "sent", RegulatorUpload.lease_until < now),
@@ -227,7 +229,7 @@ def due_configs(factory: sessionmaker[Session], now: datetime) -> list[uuid.UUID
     with factory() as session:
         return list(
             session.scalars(
-                _scoped(select(RegulatorUpload.config_id).where(_due(now))).group_by(
+                _scoped(select(RegulatorUpload.config_id).where(due_clause(now))).group_by(
                     RegulatorUpload.config_id
                 )
             )
@@ -271,7 +273,7 @@ def _claim(
             return []
         claimed = session.execute(
             update(RegulatorUpload)
-            .where(RegulatorUpload.id.in_(ids), _due(now))
+            .where(RegulatorUpload.id.in_(ids), due_clause(now))
             .values(
                 status="sent",
                 attempts=RegulatorUpload.attempts + 1,
@@ -657,7 +659,7 @@ def due_tenants(app: Flask, *, clock: Clock = utcnow) -> list[uuid.UUID]:
         return list(
             session.scalars(
                 select(RegulatorUpload.tenant_id)
-                .where(_due(clock()))
+                .where(due_clause(clock()))
                 .group_by(RegulatorUpload.tenant_id)
             )
         )

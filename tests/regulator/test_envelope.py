@@ -109,6 +109,7 @@ def test_settings_refuse_bad_keys_and_require_them_in_production(tmp_path: Path)
         "DATABASE_URL": "postgresql://app@db/cleangate",
         "REDIS_URL": "redis://cache:6379/0",
         "STORAGE_URL": "s3://cleangate-media",
+        "CHECKPOINT_STORAGE_URL": "s3://cleangate-checkpoints",
         "SECRET_KEY": "x" * 48,
         "LEDGER_SIGNING_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     }
