@@ -60,6 +60,11 @@ def demo_command(
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     settings = Settings.from_env()
+    if settings.production:
+        raise click.UsageError(
+            "cleangate demo refuses CLEANGATE_ENV=production: it creates a provider administrator"
+            " and a demo tenant and prints their passwords"
+        )
     if no_serve:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         migrate.upgrade(settings.migration_database_url, settings.database_url)
@@ -98,8 +103,10 @@ def demo_command(
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: leave now
+        # A second Ctrl-C or SIGTERM while stopping: leave now, but take the bridges along
+        # (they run in sessions of their own, so nothing else would stop them).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         click.echo("\n正在停止 / stopping …", err=True)
         try:
             plant.stop()

@@ -153,6 +153,8 @@ class EdgeProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 30) -> None:
+        if self.running:  # a second one would find the ports taken and die unseen
+            raise RuntimeError(f"the bridge of {self.config_path.parent.name} is already running")
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "edge_bridge.cli", "run", "--config", str(self.config_path)],
@@ -255,7 +257,7 @@ class Plant:
         self.host = host
         self.web_port = port_or_free(host, web_port)
         self.hub_port = port_or_free(host, hub_port)
-        self.receiver_port = port_or_free(host, receiver_port)
+        self.receiver_port = port_or_free("127.0.0.1", receiver_port)
         self.guard_ports = [port_or_free(host, p) for p in guard_ports]
         self.rate = rate
         self.seed = seed
@@ -291,13 +293,13 @@ class Plant:
         self.say("准备数据库 / migrating …")
         migrate.upgrade(settings.migration_database_url, settings.database_url)
         app = self.app = create_app(settings)
-        receiver_url = f"http://{self.host}:{self.receiver_port}"
+        receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.say("创建示例企业 / seeding the demo tenant …")
         seeded = self.seeded = demo_seed.seed(app, self.demo_dir, receiver_url)
         self._guard_login(seeded.logins)
-        self.receiver = RegulatorSim(
+        self.receiver = RegulatorSim(  # loopback only: its /_sim controls have no login
             load_clients(demo_seed.rotate_receiver_clients(app, seeded)),
-            self.host,
+            "127.0.0.1",
             self.receiver_port,
             store=self.demo_dir / "receiver-receipts.jsonl",
         ).start()
@@ -362,7 +364,10 @@ class Plant:
                 ("02", "out", run.camera_ports[1]),
             )
         )
-        (run.box / "edge.toml").write_text(
+        config = run.box / "edge.toml"  # camera secrets and guard hashes: owner only
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(
             f'[bridge]\nstate_dir = "{run.box}"\nsite_name = "{run.site.name}"\n\n'
             f'[cloud]\nurl = "{self.base_url}"\nhub_url = "{self.settings.edge_hub_url}"\n\n'
             f'[web]\nhost = "{self.host}"\nport = {run.guard_port}\n'
@@ -374,9 +379,8 @@ class Plant:
             run.device_id = active
             return
         code = demo_seed.new_pairing_code(self.app, self.seeded, run.site.site_id)
-        config = str(run.box / "edge.toml")
         with contextlib.redirect_stdout(None):
-            if edge_cli(["pair", "--config", config, "--code", code]) != 0:
+            if edge_cli(["pair", "--config", str(config), "--code", code]) != 0:
                 raise RuntimeError(f"pairing the {run.site.name} bridge failed")
         run.device_id = uuid.UUID(json.loads(pairing.read_text(encoding="utf-8"))["device_id"])
 

@@ -54,6 +54,10 @@ STAFF_USERNAME = "ops@provider"
 CITY = "130200"  # 唐山市: the orange alert of the demo is for this city
 
 
+class DemoRefused(RuntimeError):
+    """The demo would touch accounts it must not (a production configuration)."""
+
+
 @dataclass(frozen=True)
 class SiteSpec:
     key: str  # short name used for directories and the receiver's client id
@@ -141,7 +145,11 @@ def _write_private(path: Path, data: Any) -> None:
 
 
 def seed(app: Flask, demo_dir: Path, receiver_url: str) -> Seeded:
-    """Create what is missing; point every demo regulator configuration at ``receiver_url``."""
+    """Create what is missing; point every demo regulator configuration at ``receiver_url``.
+    Refuses a production configuration: it creates a provider administrator and sets the
+    passwords of the demo's own accounts."""
+    if app.config["CLEANGATE_SETTINGS"].production:
+        raise DemoRefused("the demo never runs with CLEANGATE_ENV=production")
     logins_path = demo_dir / "logins.json"
     logins: dict[str, dict[str, str]] = (
         json.loads(logins_path.read_text(encoding="utf-8")) if logins_path.exists() else {}
@@ -155,7 +163,15 @@ def seed(app: Flask, demo_dir: Path, receiver_url: str) -> Seeded:
             _onboard(session, app, staff_id, receiver_url, logins)
         with system_context("demo seed: the demo tenant and its administrator"):
             tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
-            admin = session.scalars(select(User).where(User.username == ADMIN_USERNAME)).one()
+            admin = session.scalars(
+                select(User).where(User.username == ADMIN_USERNAME, User.tenant_id == tenant.id)
+            ).one()
+            if "portal" not in logins:  # the database outlived var/demo: a fresh password
+                password = generate_password()
+                admin.password_hash = hash_password(password)
+                admin.must_change_password = False
+                session.commit()
+                logins["portal"] = {"username": ADMIN_USERNAME, "password": password}
             tenant_id, admin_id = tenant.id, admin.id
     sites = []
     with tenant_context(tenant_id), factory() as session:

@@ -19,7 +19,11 @@ case "$role" in
   worker) exec cleangate worker "$@" ;;
   scheduler) exec cleangate scheduler "$@" ;;
   migrate)
-    cleangate db bootstrap-roles
+    if [ -n "${DB_ADMIN_USER:-}" ]; then
+      cleangate db bootstrap-roles
+    else
+      echo "cleangate-entrypoint: DB_ADMIN_USER unset: roles not bootstrapped, migrating only" >&2
+    fi
     exec cleangate db upgrade "$@" ;;
   cleangate) exec cleangate "$@" ;;
   *)

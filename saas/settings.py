@@ -45,17 +45,17 @@ def parse_int(value: str, name: str, minimum: int = 0) -> int:
 class Settings:
     env: str = "development"
     var_dir: Path = Path("var")
-    database_url: str = ""
-    migration_database_url: str = ""
-    redis_url: str = EMBEDDED_REDIS
+    database_url: str = field(default="", repr=False)  # may hold a secret
+    migration_database_url: str = field(default="", repr=False)  # may hold a secret
+    redis_url: str = field(default=EMBEDDED_REDIS, repr=False)  # may hold a password
     storage_url: str = ""
     # docs/ledger-chain.md: the write-once archive of signed checkpoints (Object Lock bucket)
     checkpoint_storage_url: str = ""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_addressing_style: str = "auto"
-    secret_key: str = ""
-    ledger_signing_key: str = ""
+    secret_key: str = field(default="", repr=False)  # may hold a secret
+    ledger_signing_key: str = field(default="", repr=False)  # may hold a secret
     # Retired LEDGER_SIGNING_KEYs' public halves (base64, comma-separated): their checkpoints
     # still verify after a rotation (docs/deployment.md).
     ledger_previous_public_keys: str = ""

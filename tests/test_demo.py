@@ -128,3 +128,26 @@ def test_the_demo_runs_switches_on_an_alert_and_stops_cleanly(tmp_path: Path) ->
         if demo.proc.poll() is None:
             demo.proc.kill()
             demo.proc.wait(10)
+
+
+def test_the_demo_refuses_a_production_configuration(tmp_path: Path) -> None:
+    """It creates a provider administrator and prints passwords: never against production."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update(
+        CLEANGATE_ENV="production",
+        CLEANGATE_VAR_DIR=str(tmp_path),
+        DATABASE_URL="postgresql://app:x@127.0.0.1:1/cleangate",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        STORAGE_URL="s3://media",
+        CHECKPOINT_STORAGE_URL="s3://checkpoints",
+        SECRET_KEY="s" * 48,
+        LEDGER_SIGNING_KEY="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        REGULATOR_MASTER_KEYS="k1:" + "A" * 43 + "=",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "saas.cli", "demo", "--no-serve"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "refuses CLEANGATE_ENV=production" in result.stdout + result.stderr
+    assert not (tmp_path / "demo").exists()

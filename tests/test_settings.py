@@ -97,3 +97,22 @@ def test_cli_refuses_to_start_in_production_without_settings(tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+def test_repr_shows_no_secret(tmp_path: Path) -> None:
+    """A logged settings object, or one in a traceback's locals, carries no credential."""
+    settings = Settings.from_env(
+        {
+            "CLEANGATE_VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://app:db-pass-123@db/cleangate",
+            "MIGRATION_DATABASE_URL": "postgresql://owner:owner-pass-456@db/cleangate",
+            "REDIS_URL": "rediss://:redis-token-789@cache:6379/0",
+            "SECRET_KEY": "secret-key-abcdefghijklmnopqrstuvwxyz",
+            "LEDGER_SIGNING_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        }
+    )
+    shown = repr(settings)
+    for secret in ("db-pass-123", "owner-pass-456", "redis-token-789", "secret-key-abc",
+                   "AAAAAAAAAAAAAAAA"):  # fmt: skip
+        assert secret not in shown
+    assert "var_dir" in shown  # still a useful repr

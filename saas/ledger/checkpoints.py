@@ -23,7 +23,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +44,9 @@ ORIGIN = "cleangate.ledger"
 # How far back each run looks for checkpoints an earlier run signed but could not archive
 # (store unreachable, process stopped between COMMIT and the write).
 ARCHIVE_LOOKBACK = timedelta(days=7)
+# How far before the newest checkpoint a complete run's watermark is set: two runs at once (the
+# scheduler's and an operator's) may commit out of signing order within that.
+ARCHIVE_OVERLAP = timedelta(minutes=15)
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +189,9 @@ class ArchiveReport:
     already_there: int = 0  # signed by this run, yet an object exists: not rewritten
     other_key: int = 0  # signed with a key other than the current one: its public key is unknown
     error: str | None = None  # the failure that stopped this run's archiving
+    # Every checkpoint signed before this moment is in the archive (None: not known), so the
+    # next run need not look further back (``since``).
+    through: datetime | None = None
 
     def summary(self) -> str:
         text = f"{len(self.written)} checkpoints archived"
@@ -204,6 +210,7 @@ def archive(
     keys: Mapping[str, bytes],
     created: Sequence[Checkpoint],
     now: datetime,
+    since: datetime | None = None,
 ) -> ArchiveReport:
     """Write to the archive every checkpoint of the last ``ARCHIVE_LOOKBACK`` whose object does
     not exist yet: this run's new ones, and any an earlier run could not write. Call after the
@@ -212,15 +219,24 @@ def archive(
     An object is never written twice: the production bucket is Object Lock (COMPLIANCE), where
     a rewrite would only add a version. A failing store stops the archiving at the first error
     (logged); the checkpoints stay in the database and the next run writes them. ``keys`` is
-    key id → public key (``verification_keys``): a checkpoint of a key not in it is skipped."""
+    key id → public key (``verification_keys``): a checkpoint of a key not in it is skipped.
+
+    ``since`` (the previous complete run's ``report.through``) bounds the look-back, so a run
+    checks only what was signed since — not every checkpoint of the last week, one existence
+    check each, which at thousands of sites would outlast the job's time limit."""
     report = ArchiveReport()
     new_ids = {checkpoint.id for checkpoint in created}
+    start = now - ARCHIVE_LOOKBACK
+    if since is not None and since > start:
+        start = since
     recent = session.scalars(
         select(Checkpoint)
-        .where(Checkpoint.signed_at >= now - ARCHIVE_LOOKBACK)
+        .where(Checkpoint.signed_at >= start)
         .order_by(Checkpoint.signed_at, Checkpoint.seq)
     )
+    latest = start
     for checkpoint in recent:
+        latest = max(latest, _utc(checkpoint.signed_at))
         public = keys.get(checkpoint.key_id)
         if public is None:
             report.other_key += 1
@@ -239,4 +255,11 @@ def archive(
             log.error("checkpoint archive: %s: %s", report.error, exc)
             return report
         report.written.append(target)
+    # The last ARCHIVE_OVERLAP is looked at again next time; a checkpoint of a key this run
+    # does not know keeps the look-back open until LEDGER_PREVIOUS_PUBLIC_KEYS names it.
+    report.through = None if report.other_key else latest - ARCHIVE_OVERLAP
     return report
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

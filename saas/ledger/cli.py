@@ -85,15 +85,38 @@ def checkpoint() -> None:
             if signed is not None:
                 made.append(signed)
         session.commit()
-        archived = checkpoints.archive(
-            session,
-            archive_store(),
-            current_app.extensions["cleangate.ledger_keys"],
-            made,
-            utcnow(),
-        )
+        keys = current_app.extensions["cleangate.ledger_keys"]
+        since = _archived_through()
+        archived = checkpoints.archive(session, archive_store(), keys, made, utcnow(), since)
+        if archived.error is None and archived.through is not None:
+            _archived_through(archived.through)
     click.echo(f"{len(made)} checkpoints signed with key {key.key_id}")
     click.echo(archived.summary())
+
+
+ARCHIVED_THROUGH_KEY = "ledger:checkpoint-archive:through"
+
+
+def _archived_through(value: datetime | None = None) -> datetime | None:
+    """The archive's watermark in Redis (read; or write ``value``). Redis being away only
+    costs a longer look-back (seven days), never a missed checkpoint."""
+    import redis
+
+    client = current_app.extensions["cleangate.redis"]
+    try:
+        if value is not None:
+            client.set(ARCHIVED_THROUGH_KEY, value.isoformat())
+            return value
+        raw = client.get(ARCHIVED_THROUGH_KEY)
+    except (redis.RedisError, OSError):
+        return None
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @ledger_group.command("checkpoints")

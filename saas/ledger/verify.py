@@ -87,7 +87,19 @@ def verify_site(
         select(Checkpoint).where(Checkpoint.site_id == site_id).order_by(Checkpoint.seq)
     ):
         key = public_key.get(checkpoint.key_id) if isinstance(public_key, Mapping) else public_key
-        if key is None or not verify_signature(key, checkpoint):
+        if key is None:  # not tampering: a retired key missing from LEDGER_PREVIOUS_PUBLIC_KEYS
+            return Report(
+                site_id,
+                checked,
+                count,
+                chain.Break(
+                    checkpoint.seq,
+                    "checkpoint_unknown_key",
+                    f"signed with key {checkpoint.key_id}, which is neither LEDGER_SIGNING_KEY "
+                    "nor in LEDGER_PREVIOUS_PUBLIC_KEYS",
+                ),
+            )
+        if not verify_signature(key, checkpoint):
             return Report(
                 site_id,
                 checked,

@@ -149,11 +149,21 @@ def rewrap_command(dry_run: bool) -> None:
         get_database().sessionmaker() as session,
         system_context("operator CLI: re-seal regulator credentials under the current key"),
     ):
-        for config in session.scalars(select(RegulatorConfig).order_by(RegulatorConfig.id)):
+        # Locked: a tenant saving new credentials meanwhile waits, rather than being undone.
+        rows = select(RegulatorConfig).order_by(RegulatorConfig.id).with_for_update()
+        for config in session.scalars(rows):
             total += 1
             old = envelope.key_id_of(config.secret_box)
             if old != current:
-                config.secret_box = envelope.rewrap(config.secret_box, keyring)
+                try:
+                    config.secret_box = envelope.rewrap(config.secret_box, keyring)
+                except envelope.EnvelopeError as exc:
+                    session.rollback()
+                    raise click.ClickException(
+                        f"platform configuration {config.id} (site {config.site_id}) is sealed "
+                        f"with key {old!r}, which REGULATOR_MASTER_KEYS lacks: {exc}; "
+                        "nothing was changed"
+                    ) from None
                 moved[old] = moved.get(old, 0) + 1
         if dry_run:
             session.rollback()

@@ -76,7 +76,12 @@ def _run(stub_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
         (("hub",), {}, ["cleangate hub --host 0.0.0.0 --port 8765"]),
         (("worker", "--queues", "exports"), {}, ["cleangate worker --queues exports"]),
         (("scheduler",), {}, ["cleangate scheduler"]),
-        (("migrate",), {}, ["cleangate db bootstrap-roles", "cleangate db upgrade"]),
+        (
+            ("migrate",),
+            {"DB_ADMIN_USER": "cleangate_admin"},
+            ["cleangate db bootstrap-roles", "cleangate db upgrade"],
+        ),
+        (("migrate",), {}, ["cleangate db upgrade"]),  # roles exist; no admin credentials
         (("cleangate", "ledger", "checkpoint"), {}, ["cleangate ledger checkpoint"]),
     ],
 )
@@ -110,7 +115,7 @@ def test_migrate_stops_when_the_roles_cannot_be_made(stub_path: Path) -> None:
         '[ "$1 $2" = "db bootstrap-roles" ] && exit 2\nexit 0\n',
         encoding="utf-8",
     )
-    result = _run(stub_path, "migrate")
+    result = _run(stub_path, "migrate", DB_ADMIN_USER="cleangate_admin")
     assert result.returncode == 2
     assert (stub_path.parent / "calls.log").read_text().splitlines() == [
         "cleangate db bootstrap-roles"

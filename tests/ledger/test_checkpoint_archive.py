@@ -269,3 +269,56 @@ def test_s3_archive_missing_bucket_then_created(
     assert "archiving stopped" not in archived
     data = s3.get_object(Bucket=bucket, Key=f"ledger/{_path(tenant, 2)}")["Body"].read()
     _check_document(data, row, app)
+
+
+class CountingStore(LocalStorage):
+    """A local archive that counts its existence checks (an S3 HEAD each)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.checks = 0
+
+    def exists(self, key: str) -> bool:
+        self.checks += 1
+        return super().exists(key)
+
+
+def test_a_complete_run_bounds_the_next_ones_look_back(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    """With the previous complete run's watermark, a run looks only at what was signed since
+    (less the overlap) — not at every checkpoint of the week, which at thousands of sites would
+    outlast the job's time limit."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from saas.db import utcnow
+    from saas.ledger import checkpoints
+
+    app = sqlite_backend.app
+    tenant = _site_with_passages(app, "watermark", 2)
+    _run(app)
+    keys = app.extensions["cleangate.ledger_keys"]
+    now = utcnow()
+    with get_database(app).sessionmaker() as session, system_context("test: age a checkpoint"):
+        session.execute(  # SQLite: the app may; on PostgreSQL the table is append-only
+            update(Checkpoint)
+            .where(Checkpoint.site_id == tenant.site_id)
+            .values(signed_at=now - timedelta(days=2))
+        )
+        session.commit()
+        store = CountingStore(tmp_path / "archive")
+        first = checkpoints.archive(session, store, keys, [], now)
+        assert first.error is None
+        assert first.through is not None
+        everything = store.checks
+        assert everything >= 1
+        assert any(str(tenant.site_id) in key for key in first.written)
+
+        store.checks = 0
+        again = checkpoints.archive(session, store, keys, [], now, first.through)
+        assert again.written == []
+        assert store.checks < everything  # the aged checkpoint is not looked at again
+        with_none = checkpoints.archive(session, store, keys, [], now, None)
+        assert with_none.written == []  # and nothing was missed: the full look-back agrees
