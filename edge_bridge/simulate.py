@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from edge_bridge.drivers.generic_http import protocol
 from edge_bridge.drivers.http import HttpError, http_request
 from edge_bridge.drivers.simulator.jpeg import tiny_jpeg
 from edge_bridge.drivers.simulator.plates import PlateMix
+from edge_bridge.lanes import event_id_for
 from saas.compliance import parse_plate
 
 log = logging.getLogger(__name__)
@@ -190,6 +192,19 @@ class Simulator:
         for _ in workers:
             await queue.put(None)
         await asyncio.gather(*workers)
+
+    def answered_ids(self) -> set[uuid.UUID]:
+        """Ledger event ids of the pushes a lane answered: what must reach the cloud."""
+        return {event_id_for(serial, event_id) for serial, event_id in self.produced}
+
+    def built_ids(self) -> set[uuid.UUID]:
+        """Ledger event ids of every push built, answered or not (one in flight at a stop may
+        be stored without its answer): nothing else may appear in the ledger."""
+        return {
+            event_id_for(camera.serial, f"{self.run_id}-{n}")
+            for camera in self.cams
+            for n in range(1, self.counter + 1)
+        }
 
     def write_produced(self, path: Path) -> None:
         path.write_text(

@@ -36,7 +36,6 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from cleangate_demo.plant import Plant
-from edge_bridge.lanes import event_id_for
 from saas.db import get_database
 from saas.models.ledger import Passage
 from saas.models.regulator import RegulatorConfig
@@ -168,12 +167,8 @@ def observe(plant: Plant) -> Observed:
         code, output = _verify(plant, run.site.site_id)
         public_key, signer = keys[run.site.site_id]
         sites[key] = SiteObserved(
-            answered={event_id_for(serial, event) for serial, event in sim.produced},
-            built={
-                event_id_for(camera.serial, f"{sim.run_id}-{n}")
-                for camera in sim.cams
-                for n in range(1, sim.counter + 1)
-            },
+            answered=sim.answered_ids(),
+            built=sim.built_ids(),
             ledger=_ledger(plant, run.site.site_id),
             verify_exit=code,
             verify_output=output,
@@ -203,7 +198,7 @@ def observe_light(plant: Plant) -> dict[str, bool]:
     for key, run in plant.sites.items():
         assert run.traffic is not None
         sim = run.traffic.sim
-        answered = {str(event_id_for(serial, event)) for serial, event in sim.produced}
+        answered = {str(event_id) for event_id in sim.answered_ids()}
         ledger = {r["event_id"] for r in _ledger(plant, run.site.site_id)}
         done[key] = answered <= ledger and ledger <= received
     return done

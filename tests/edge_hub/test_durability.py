@@ -13,10 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,8 +20,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from cleangate_demo.plant import EdgeProcess
 from edge_bridge import config as edge_config
-from edge_bridge.lanes import event_id_for
 from edge_bridge.simulate import Simulator
 from tests.conftest import TenantFixture, make_tenant
 from tests.edge_hub.harness import (
@@ -39,47 +35,6 @@ from tests.edge_hub.harness import (
 from tests.ledger.edge_helpers import make_device
 
 KILLS = int(os.environ.get("CLEANGATE_KILLS", "100"))
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.05)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class DaemonProcess:
-    def __init__(self, config_path: Path, log_path: Path, ports: list[int]) -> None:
-        self.config_path, self.log_path, self.ports = config_path, log_path, ports
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge_bridge.cli", "run", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while not all(_port_open(p) for p in self.ports):
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited: {self.log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("daemon did not start listening")
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class Pusher:
@@ -127,7 +82,7 @@ def _burst_with_kills(
     box = make_box(root, device, f"ws://127.0.0.1:{hub_port}/", push_lanes())
     config = edge_config.load(box.config_path)
     ports = [int(lane.camera["listen_port"]) for lane in config.lanes if lane.camera]
-    daemon = DaemonProcess(box.config_path, root / "daemon.log", ports)
+    daemon = EdgeProcess(box.config_path, ports)
     sim = Simulator(config, seed=7, images=True)
     rng = random.Random(11)
     kills = 0
@@ -143,7 +98,7 @@ def _burst_with_kills(
         if not hub_up_during_burst:
             assert ledger_event_ids(app, tenant.tenant_id, tenant.site_id) == []
             hub.start()
-        expected = {event_id_for(serial, event) for serial, event in sim.produced}
+        expected = sim.answered_ids()
         assert len(expected) == len(sim.produced) > KILLS  # a real burst, no double answers
         deadline = time.monotonic() + 120
         while True:
@@ -152,26 +107,17 @@ def _burst_with_kills(
                 break
             time.sleep(0.5)
     finally:
-        daemon.terminate()
+        daemon.stop()
         hub.stop() if hub.hub is not None else None
     missing = expected - set(stored)
     assert not missing, f"{len(missing)} answered passages never reached the ledger"
     assert len(stored) == len(set(stored)), "a passage was stored twice"
     # Pushes in flight at the last stop may be stored without an answer: never anything else.
-    assert set(stored) <= expected | _unanswered(sim), "a record nobody produced"
+    assert set(stored) <= sim.built_ids(), "a record nobody produced"
     checked, broken = chain_intact(app, tenant.tenant_id, tenant.site_id)
     assert broken is None
     assert checked == len(stored)
     assert kills >= 100 or KILLS < 100
-
-
-def _unanswered(sim: Simulator) -> set[object]:
-    """Event ids of every push the simulator built (answered or not)."""
-    return {
-        event_id_for(camera.serial, f"{sim.run_id}-{n}")
-        for camera in sim.cams
-        for n in range(1, sim.counter + 1)
-    }
 
 
 @pytest.mark.timeout(900)
